@@ -1,0 +1,22 @@
+# deltaspace: DeltaEdit (text-guided image editing in CLIP DeltaSpace) as a reproducible workflow.
+# This file is the table of contents; the stages live in rules/, the logic in workflow/deltaspace.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/world.smk"
+include: "rules/codes.smk"
+include: "rules/features.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

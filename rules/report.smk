@@ -1,0 +1,31 @@
+# Fidelity report of the models: generator and inversion PSNR, CLIP zero-shot accuracy, DeltaSpace check.
+
+
+rule fidelity_report:
+    input:
+        generator=checkpoint("generator"),
+        encoder=checkpoint("encoder"),
+        clip=checkpoint("clip"),
+        codes=[manifest("codes", d) for d in DATASETS],
+        images=all_images_inputs(),
+    output:
+        report=report(f"{OUT}/reports/fidelity.json", category="Fidelity"),
+        grid=report(f"{OUT}/reports/fidelity.png", category="Fidelity", caption="../workflow/report/fidelity.rst"),
+    params:
+        generator=spec_arg("generator"),
+        encoder=spec_arg("encoder"),
+        clip=spec_arg("clip"),
+        datasets=datasets_arg,
+    log:
+        log_path("fidelity_report"),
+    benchmark:
+        bench_path("fidelity_report")
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "deltaspace fidelity-report --world {WORLD} --generator {params.generator} --encoder {params.encoder} "
+        "--clip {params.clip} --datasets {params.datasets} --codes-root {OUT}/codes "
+        "--images {config[report][images]} --pairs {config[report][pairs]} --seed {config[seed]} "
+        "--out {output.report:q} --grid {output.grid:q} --threads {threads} > {log:q} 2>&1"

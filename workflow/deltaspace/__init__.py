@@ -1,0 +1,3 @@
+"""deltaspace: text-guided image editing in CLIP DeltaSpace (DeltaEdit), as a reproducible workflow."""
+
+__version__ = "0.1.0"

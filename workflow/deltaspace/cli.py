@@ -1,0 +1,120 @@
+"""The `deltaspace` command: one subcommand per workflow stage.
+
+Subcommands are built from the stage functions' signatures (keyword-only arguments with type hints),
+so the CLI, the Snakemake rules and the tests all call the same function with the same names:
+`deltaspace sample-shard --generator g.pt --out part-00000.parquet --part 0 --count 200000 ...`.
+Arguments typed `dict` take JSON. Errors a user can fix print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import json
+import logging
+import sys
+import typing
+from pathlib import Path
+from typing import Callable
+
+from .errors import DeltaspaceError
+
+STAGES: dict[str, Callable] = {}
+# Modules that define stages; imported lazily so `deltaspace --help` stays fast.
+STAGE_MODULES = (
+    "deltaspace.stages.world",
+    "deltaspace.stages.train",
+    "deltaspace.stages.codes",
+    "deltaspace.stages.features",
+    "deltaspace.stages.fidelity",
+)
+
+
+def stage(name: str):
+    """Register a function as the subcommand `name`."""
+
+    def register(fn: Callable) -> Callable:
+        STAGES[name] = fn
+        return fn
+
+    return register
+
+
+def _parse_json(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from exc
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes"):
+        return True
+    if text.lower() in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def _converter(annotation) -> Callable:
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and len(args) == 1:
+        return _converter(args[0])
+    if annotation in (dict, list) or origin in (dict, list):
+        return _parse_json
+    if annotation is bool:
+        return _bool
+    if annotation in (int, float, str):
+        return annotation
+    if annotation is Path:
+        return Path
+    return str
+
+
+def build_parser() -> argparse.ArgumentParser:
+    for module in STAGE_MODULES:
+        importlib.import_module(module)
+    parser = argparse.ArgumentParser(prog="deltaspace", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="stage", required=True)
+    for name, fn in sorted(STAGES.items()):
+        doc = inspect.getdoc(fn) or ""
+        p = sub.add_parser(name, help=doc.splitlines()[0] if doc else None, description=doc)
+        hints = typing.get_type_hints(fn)
+        for pname, param in inspect.signature(fn).parameters.items():
+            if param.kind is not inspect.Parameter.KEYWORD_ONLY:
+                continue
+            flag = "--" + pname.replace("_", "-")
+            conv = _converter(hints.get(pname, str))
+            if param.default is inspect.Parameter.empty:
+                p.add_argument(flag, dest=pname, type=conv, required=True)
+            else:
+                p.add_argument(flag, dest=pname, type=conv, default=param.default,
+                               help=f"default: {param.default!r}")
+        p.set_defaults(_fn=fn)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = vars(parser.parse_args(argv))
+    logging.basicConfig(
+        level=logging.DEBUG if args.pop("verbose") else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    fn = args.pop("_fn")
+    args.pop("stage")
+    try:
+        result = fn(**args)
+    except DeltaspaceError as exc:
+        print(f"deltaspace: error: {exc}", file=sys.stderr)
+        return 2
+    if result is not None:
+        print(json.dumps(result, default=str), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

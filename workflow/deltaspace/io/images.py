@@ -1,0 +1,76 @@
+"""Image folders: listing, loading batches as tensors, writing PNGs. Bad files name themselves."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def list_images(folder: str | os.PathLike, config_key: str) -> list[str]:
+    """Sorted image file names (relative to `folder`, subfolders included)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{config_key}: image folder {folder} does not exist")
+    names = sorted(
+        str(p.relative_to(folder)) for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    )
+    if not names:
+        raise DataError(f"{config_key}: image folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    return names
+
+
+def load_image(path: str | os.PathLike, size: int) -> np.ndarray:
+    """One RGB image as uint8 (size, size, 3); resized with Lanczos if it has another size."""
+    try:
+        with Image.open(path) as img:
+            img = img.convert("RGB")
+            if img.size != (size, size):
+                img = img.resize((size, size), Image.LANCZOS)
+            return np.asarray(img, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise DataError(f"cannot read image {path}: {exc}") from exc
+
+
+def load_batch(folder: str | os.PathLike, names: Sequence[str], size: int) -> torch.Tensor:
+    """Images as float (N, 3, size, size) in [-1, 1]."""
+    arr = np.stack([load_image(Path(folder) / n, size) for n in names])
+    return uint8_to_tensor(arr)
+
+
+def uint8_to_tensor(arr: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(arr).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def tensor_to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(N, 3, H, W) in [-1, 1] -> (N, H, W, 3) uint8, rounding to nearest."""
+    x = images.detach().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Write atomically (temp name, then rename) so a killed run leaves no truncated PNG."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    Image.fromarray(image).save(tmp, format="PNG")
+    os.replace(tmp, path)
+
+
+def image_grid(rows: Sequence[np.ndarray], scale: int = 4, pad: int = 2) -> np.ndarray:
+    """Stack rows of images (each (N, H, W, 3) uint8) into one upscaled grid image."""
+    n = max(len(r) for r in rows)
+    h, w = rows[0].shape[1:3]
+    grid = np.full((len(rows) * (h + pad) + pad, n * (w + pad) + pad, 3), 255, np.uint8)
+    for i, row in enumerate(rows):
+        for j, img in enumerate(row):
+            y, x = pad + i * (h + pad), pad + j * (w + pad)
+            grid[y : y + h, x : x + w] = img
+    return grid.repeat(scale, 0).repeat(scale, 1)
