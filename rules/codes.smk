@@ -3,6 +3,8 @@
 
 
 rule invert_shard:
+    conda:
+        "../envs/deltaspace.yaml"
     input:
         images=images_input,
         generator=checkpoint("generator"),
@@ -10,11 +12,7 @@ rule invert_shard:
     output:
         f"{OUT}/codes/{{dataset}}/part-{{part}}.parquet",
     params:
-        images=images_arg,
-        key=images_key,
-        train_count=train_count,
-        generator=spec_arg("generator"),
-        encoder=spec_arg("encoder"),
+        args=invert_args,
     log:
         log_path("invert_shard/{dataset}/{part}"),
     benchmark:
@@ -24,19 +22,19 @@ rule invert_shard:
         mem_mb=3000,
         runtime=30,
     shell:
-        "deltaspace invert-shard --images {params.images} --images-key {params.key} --part {wildcards.part} "
-        "--rows-per-shard {config[shard_rows]} --train-count {params.train_count} "
-        "--generator {params.generator} --encoder {params.encoder} --out {output:q} "
+        "deltaspace invert-shard --part {wildcards.part} {params.args} --out {output:q} "
         "--threads {threads} > {log:q} 2>&1"
 
 
 rule sample_shard:
+    conda:
+        "../envs/deltaspace.yaml"
     input:
         generator=checkpoint("generator"),
     output:
         f"{OUT}/codes/{FAKES}/part-{{part}}.parquet",
     params:
-        generator=spec_arg("generator"),
+        args=sample_args(),
     log:
         log_path("sample_shard/{part}"),
     benchmark:
@@ -46,20 +44,20 @@ rule sample_shard:
         mem_mb=3000,
         runtime=30,
     shell:
-        "deltaspace sample-shard --generator {params.generator} --part {wildcards.part} "
-        "--rows-per-shard {config[shard_rows]} --count {config[fakes][count]} --seed {config[seed]} "
-        "--truncation {config[fakes][truncation]} --out {output:q} --threads {threads} > {log:q} 2>&1"
+        "deltaspace sample-shard --part {wildcards.part} {params.args} --out {output:q} "
+        "--threads {threads} > {log:q} 2>&1"
 
 
 rule table_manifest:
+    conda:
+        "../envs/deltaspace.yaml"
     input:
         manifest_shards,
     output:
         f"{OUT}/{{kind}}/{{table}}/manifest.json",
     params:
-        rows=manifest_rows,
-        shards=manifest_shards_arg,
-        info=manifest_info_arg,
+        folder=manifest_folder,
+        args=manifest_args,
     log:
         log_path("table_manifest/{kind}/{table}"),
     threads: 1
@@ -67,5 +65,4 @@ rule table_manifest:
         mem_mb=1000,
         runtime=10,
     shell:
-        "deltaspace table-manifest --folder $(dirname {output:q}) --shards {params.shards} "
-        "--rows {params.rows} --info {params.info} > {log:q} 2>&1"
+        "deltaspace table-manifest --folder {params.folder:q} {params.args} > {log:q} 2>&1"

@@ -79,8 +79,18 @@ def checkpoint(model):
     raise ValueError(f"models.{model}.checkpoint: required in the real world")
 
 
+# Settings that only matter for checkpoints in the published formats (they store no architecture).
+FORMAT_KEYS = {"rosinality": ("size", "style_dim", "n_mlp", "channel_multiplier"), "open_clip": ("arch",)}
+
+
 def model_spec(model):
-    spec = dict(config["models"][model])
+    """A model's section of the config, with its checkpoint path, as the stages read it."""
+    section = config["models"][model]
+    spec = {k: v for k, v in section.items() if k not in sum(FORMAT_KEYS.values(), ())}
+    spec.update({k: section[k] for k in FORMAT_KEYS.get(section["format"], ())})
+    if model == "encoder" and section["format"] == "e4e":
+        # e4e checkpoints hold a rosinality decoder of the configured generator architecture
+        spec.update({k: config["models"]["generator"][k] for k in FORMAT_KEYS["rosinality"]})
     spec["checkpoint"] = checkpoint(model)
     return spec
 
@@ -91,8 +101,93 @@ def as_arg(value):
     return shlex.quote(text)
 
 
-def spec_arg(model):
-    return as_arg(model_spec(model))
+def cli_flags(values):
+    """A dict of settings as `--key value` flags for the deltaspace command (underscores -> dashes)."""
+    return " ".join(f"--{k.replace('_', '-')} {as_arg(v)}" for k, v in sorted(values.items()))
+
+
+def invert_args(wildcards):
+    return cli_flags({
+        "images": dataset_folder(wildcards.dataset),
+        "images_key": f"datasets.{wildcards.dataset}.images",
+        "rows_per_shard": config["shard_rows"],
+        "train_count": config["datasets"][wildcards.dataset]["train_count"],
+        "generator": model_spec("generator"),
+        "encoder": model_spec("encoder"),
+    })
+
+
+def sample_args():
+    return cli_flags({
+        "generator": model_spec("generator"),
+        "rows_per_shard": config["shard_rows"],
+        "count": config["fakes"]["count"],
+        "seed": config["seed"],
+        "truncation": config["fakes"]["truncation"],
+    })
+
+
+def clip_images_args(wildcards):
+    return cli_flags({
+        "images": dataset_folder(wildcards.dataset),
+        "images_key": f"datasets.{wildcards.dataset}.images",
+        "rows_per_shard": config["shard_rows"],
+        "clip": model_spec("clip"),
+    })
+
+
+def manifest_folder(wildcards):
+    return f"{OUT}/{wildcards.kind}/{wildcards.table}"
+
+
+def manifest_args(wildcards):
+    return cli_flags({
+        "shards": manifest_shards(wildcards),
+        "rows": table_rows(wildcards.table),
+        "info": {"world": WORLD, "table": f"{wildcards.kind}/{wildcards.table}", "seed": config["seed"]},
+    })
+
+
+def fidelity_args():
+    datasets = {}
+    for name, ds in config["datasets"].items():
+        datasets[name] = {
+            "images": dataset_folder(name),
+            "attributes": f"{OUT}/world/{name}/attributes.parquet" if MINI else None,
+            "train_count": ds["train_count"],
+            "style": ds["style"],
+            "prior": ds["prior"],
+        }
+    return cli_flags({
+        "world": WORLD,
+        "generator": model_spec("generator"),
+        "encoder": model_spec("encoder"),
+        "clip": model_spec("clip"),
+        "datasets": datasets,
+        "codes_root": f"{OUT}/codes",
+        "images": config["report"]["images"],
+        "pairs": config["report"]["pairs"],
+        "seed": config["seed"],
+    })
+
+
+# ---- mini world -----------------------------------------------------------------------------
+
+
+def mini_training(model):
+    """Training settings of a mini model as CLI flags (with the seed and, except for the generator, size)."""
+    settings = dict(config["mini"][model], seed=config["seed"])
+    if model == "clip":
+        settings["size"] = config["mini"]["resolution"]
+    return cli_flags(settings)
+
+
+def dataset_settings(wildcards):
+    ds = config["datasets"][wildcards.dataset]
+    return (
+        f"--count {ds['count']} --prior {ds['prior']} --style {ds['style']} "
+        f"--size {config['mini']['resolution']} --seed {config['seed']}"
+    )
 
 
 # ---- input functions ------------------------------------------------------------------------
@@ -108,46 +203,8 @@ def all_images_inputs():
     return [f"{OUT}/world/{d}" if MINI else config["datasets"][d]["images"] for d in DATASETS]
 
 
-def datasets_arg(wildcards):
-    """What the fidelity report needs to know of each dataset, as one JSON argument."""
-    out = {}
-    for name, ds in config["datasets"].items():
-        out[name] = {
-            "images": dataset_folder(name),
-            "attributes": f"{OUT}/world/{name}/attributes.parquet" if MINI else None,
-            "train_count": ds["train_count"],
-            "prior": ds["prior"],
-            "style": ds["style"],
-        }
-    return as_arg(out)
-
-
-def images_arg(wildcards):
-    return as_arg(dataset_folder(wildcards.dataset))
-
-
-def images_key(wildcards):
-    return f"datasets.{wildcards.dataset}.images"
-
-
 def manifest_shards(wildcards):
     return table_shards(wildcards.kind, wildcards.table)
-
-
-def manifest_shards_arg(wildcards):
-    return as_arg(manifest_shards(wildcards))
-
-
-def manifest_info_arg(wildcards):
-    return as_arg({"world": WORLD, "table": f"{wildcards.kind}/{wildcards.table}", "seed": config["seed"]})
-
-
-def manifest_rows(wildcards):
-    return table_rows(wildcards.table)
-
-
-def train_count(wildcards):
-    return config["datasets"][wildcards.dataset]["train_count"]
 
 
 def all_outputs():

@@ -3,15 +3,15 @@
 
 
 rule clip_images_shard:
+    conda:
+        "../envs/deltaspace.yaml"
     input:
         images=images_input,
         clip=checkpoint("clip"),
     output:
         f"{OUT}/clip/{{dataset}}/part-{{part}}.parquet",
     params:
-        images=images_arg,
-        key=images_key,
-        clip=spec_arg("clip"),
+        args=clip_images_args,
     log:
         log_path("clip_images_shard/{dataset}/{part}"),
     benchmark:
@@ -21,12 +21,13 @@ rule clip_images_shard:
         mem_mb=3000,
         runtime=30,
     shell:
-        "deltaspace clip-images-shard --images {params.images} --images-key {params.key} "
-        "--part {wildcards.part} --rows-per-shard {config[shard_rows]} --clip {params.clip} "
-        "--out {output:q} --threads {threads} > {log:q} 2>&1"
+        "deltaspace clip-images-shard --part {wildcards.part} {params.args} --out {output:q} "
+        "--threads {threads} > {log:q} 2>&1"
 
 
 rule clip_fakes_shard:
+    conda:
+        "../envs/deltaspace.yaml"
     input:
         codes=f"{OUT}/codes/{FAKES}/part-{{part}}.parquet",
         generator=checkpoint("generator"),
@@ -34,8 +35,7 @@ rule clip_fakes_shard:
     output:
         f"{OUT}/clip/{FAKES}/part-{{part}}.parquet",
     params:
-        generator=spec_arg("generator"),
-        clip=spec_arg("clip"),
+        args=cli_flags({"generator": model_spec("generator"), "clip": model_spec("clip")}),
     log:
         log_path("clip_fakes_shard/{part}"),
     benchmark:
@@ -45,5 +45,5 @@ rule clip_fakes_shard:
         mem_mb=3000,
         runtime=60,
     shell:
-        "deltaspace clip-codes-shard --codes {input.codes:q} --generator {params.generator} "
-        "--clip {params.clip} --out {output:q} --threads {threads} > {log:q} 2>&1"
+        "deltaspace clip-codes-shard --codes {input.codes:q} {params.args} --out {output:q} "
+        "--threads {threads} > {log:q} 2>&1"

@@ -2,6 +2,8 @@
 
 
 rule fidelity_report:
+    conda:
+        "../envs/deltaspace.yaml"
     input:
         generator=checkpoint("generator"),
         encoder=checkpoint("encoder"),
@@ -12,10 +14,7 @@ rule fidelity_report:
         report=report(f"{OUT}/reports/fidelity.json", category="Fidelity"),
         grid=report(f"{OUT}/reports/fidelity.png", category="Fidelity", caption="../workflow/report/fidelity.rst"),
     params:
-        generator=spec_arg("generator"),
-        encoder=spec_arg("encoder"),
-        clip=spec_arg("clip"),
-        datasets=datasets_arg,
+        args=fidelity_args(),
     log:
         log_path("fidelity_report"),
     benchmark:
@@ -25,7 +24,5 @@ rule fidelity_report:
         mem_mb=4000,
         runtime=30,
     shell:
-        "deltaspace fidelity-report --world {WORLD} --generator {params.generator} --encoder {params.encoder} "
-        "--clip {params.clip} --datasets {params.datasets} --codes-root {OUT}/codes "
-        "--images {config[report][images]} --pairs {config[report][pairs]} --seed {config[seed]} "
-        "--out {output.report:q} --grid {output.grid:q} --threads {threads} > {log:q} 2>&1"
+        "deltaspace fidelity-report {params.args} --out {output.report:q} --grid {output.grid:q} "
+        "--threads {threads} > {log:q} 2>&1"

@@ -2,22 +2,9 @@
 # (In the real world none of these run: the user's image folders and checkpoints are used.)
 
 
-def mini_training(model):
-    """Training settings of a mini model as CLI flags."""
-    settings = config["mini"][model]
-    flags = [f"--{k.replace('_', '-')} {as_arg(v)}" for k, v in sorted(settings.items())]
-    return " ".join(flags)
-
-
-def dataset_settings(wildcards):
-    ds = config["datasets"][wildcards.dataset]
-    return (
-        f"--count {ds['count']} --prior {ds['prior']} --style {ds['style']} "
-        f"--size {config['mini']['resolution']} --seed {config['seed']}"
-    )
-
-
 rule render_dataset:
+    conda:
+        "../envs/deltaspace.yaml"
     output:
         directory(f"{OUT}/world/{{dataset}}"),
     params:
@@ -36,6 +23,8 @@ rule render_dataset:
 
 
 rule train_generator:
+    conda:
+        "../envs/deltaspace.yaml"
     output:
         f"{OUT}/models/generator.pt",
     params:
@@ -49,11 +38,12 @@ rule train_generator:
         mem_mb=4000,
         runtime=60,
     shell:
-        "deltaspace train-generator --out {output:q} {params.settings} --seed {config[seed]} "
-        "--threads {threads} > {log:q} 2>&1"
+        "deltaspace train-generator --out {output:q} {params.settings} --threads {threads} > {log:q} 2>&1"
 
 
 rule train_encoder:
+    conda:
+        "../envs/deltaspace.yaml"
     input:
         generator=f"{OUT}/models/generator.pt",
     output:
@@ -70,10 +60,12 @@ rule train_encoder:
         runtime=60,
     shell:
         "deltaspace train-encoder --out {output:q} --generator {input.generator:q} {params.settings} "
-        "--seed {config[seed]} --threads {threads} > {log:q} 2>&1"
+        "--threads {threads} > {log:q} 2>&1"
 
 
 rule train_clip:
+    conda:
+        "../envs/deltaspace.yaml"
     output:
         f"{OUT}/models/clip.pt",
     params:
@@ -87,5 +79,4 @@ rule train_clip:
         mem_mb=4000,
         runtime=60,
     shell:
-        "deltaspace train-clip --out {output:q} {params.settings} --size {config[mini][resolution]} "
-        "--seed {config[seed]} --threads {threads} > {log:q} 2>&1"
+        "deltaspace train-clip --out {output:q} {params.settings} --threads {threads} > {log:q} 2>&1"

@@ -54,13 +54,9 @@ IMAGENET_TEMPLATES: tuple[str, ...] = tuple(
 )
 
 #: Templates for the mini CLIP, in the style of its training captions (world.captions).
-MINI_TEMPLATES: tuple[str, ...] = (
-    "{}",
-    "a {}.",
-    "a photo of a {}.",
-    "a picture of a {}.",
-    "a rendering of a {}.",
-)
+#: Prompts are whole noun phrases ("a face with big eyes", "face with smile"); the captions use the
+#: openers "", "a photo of ", "portrait of ", "an image of " and no final period.
+MINI_TEMPLATES: tuple[str, ...] = ("{}", "a photo of {}", "portrait of {}", "an image of {}")
 
 
 def register_configs() -> None:

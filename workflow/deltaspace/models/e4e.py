@@ -203,6 +203,7 @@ class E4EEncoder(nn.Module):
         style_hidden: int,
         coarse_ind: int,
         middle_ind: int,
+        stem_stride: int = 1,
     ) -> None:
         super().__init__()
         if unit not in ("ir", "ir_se"):
@@ -214,10 +215,12 @@ class E4EEncoder(nn.Module):
                 f"e4e encoder: need 1 <= coarse_ind < middle_ind <= n_latent, got "
                 f"{coarse_ind}, {middle_ind}, {n_latent}"
             )
-        final_spatial = input_size // 2 ** len(blocks)
-        if final_spatial < 1 or input_size % 2 ** len(blocks):
+        reduction = stem_stride * 2 ** len(blocks)
+        final_spatial = input_size // reduction
+        if final_spatial < 1 or input_size % reduction:
             raise ConfigError(
-                f"e4e encoder: input_size {input_size} must be divisible by 2**{len(blocks)}"
+                f"e4e encoder: input_size {input_size} must be divisible by "
+                f"stem_stride * 2**len(blocks) = {reduction}"
             )
         self.arch: dict[str, Any] = {
             "input_size": int(input_size),
@@ -230,6 +233,7 @@ class E4EEncoder(nn.Module):
             "style_hidden": int(style_hidden),
             "coarse_ind": int(coarse_ind),
             "middle_ind": int(middle_ind),
+            "stem_stride": int(stem_stride),
         }
         self.input_size = int(input_size)
         self.n_latent = int(n_latent)
@@ -238,7 +242,7 @@ class E4EEncoder(nn.Module):
         self.middle_ind = int(middle_ind)
 
         self.input_layer = nn.Sequential(
-            nn.Conv2d(3, stem_channels, (3, 3), 1, 1, bias=False),
+            nn.Conv2d(3, stem_channels, (3, 3), stem_stride, 1, bias=False),
             nn.BatchNorm2d(stem_channels),
             nn.PReLU(stem_channels),
         )

@@ -43,7 +43,7 @@ def load_encoder_spec(spec: dict, generator_spec: dict):
     if fmt == "deltaspace":
         E = load_encoder(path, _key("encoder"))
     elif fmt == "e4e":
-        arch = {k: generator_spec[k] for k in ("size", "style_dim", "n_mlp", "channel_multiplier")}
+        arch = {k: spec[k] for k in ("size", "style_dim", "n_mlp", "channel_multiplier")}
         E, _, _ = load_e4e_checkpoint(path, _key("encoder"), arch)
     else:
         raise ConfigError(f"models.encoder.format: unknown format {fmt!r}")
