@@ -161,7 +161,6 @@ def fidelity_args():
     return cli_flags({
         "world": WORLD,
         "generator": model_spec("generator"),
-        "encoder": model_spec("encoder"),
         "clip": model_spec("clip"),
         "datasets": datasets,
         "codes_root": f"{OUT}/codes",

@@ -6,7 +6,6 @@ rule fidelity_report:
         "../envs/deltaspace.yaml"
     input:
         generator=checkpoint("generator"),
-        encoder=checkpoint("encoder"),
         clip=checkpoint("clip"),
         codes=[manifest("codes", d) for d in DATASETS],
         images=all_images_inputs(),

@@ -23,7 +23,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import rng
 from ..errors import CheckpointError, ConfigError
 from ..io.checkpoints import (
     load_checkpoint,
@@ -385,14 +384,6 @@ def _prefixed(sd: dict, prefix: str) -> dict:
     return {k[n:]: v for k, v in sd.items() if k.startswith(prefix + ".")}
 
 
-@torch.no_grad()
-def mean_latent(G: nn.Module, n: int = 10_000, seed: int = 0) -> torch.Tensor:
-    """Mean of G.mapping(z) over n rng-drawn z (e4e computes latent_avg so when a file lacks it)."""
-    idx = torch.arange(n).numpy()
-    z = torch.from_numpy(rng.normal(seed, "e4e-mean-latent", idx, G.style_dim))
-    return G.mapping(z).mean(dim=0)
-
-
 def load_e4e_checkpoint(
     path: str | os.PathLike,
     config_key: str,
@@ -447,7 +438,7 @@ def load_e4e_checkpoint(
     if obj.get("latent_avg") is not None:
         latent_avg = torch.as_tensor(obj["latent_avg"], dtype=torch.float32)
     elif opts.get("start_from_latent_avg", True):
-        latent_avg = mean_latent(G)
+        latent_avg = G.mean_latent(10_000)  # what e4e does for files without latent_avg
     else:
         latent_avg = torch.zeros(style_dim)
     E.set_latent_avg(latent_avg)

@@ -488,14 +488,16 @@ class Generator(nn.Module):
         b = s.shape[0]
         conv = {l.name: s[:, l.slice] for l in self.conv_layers()}
         rgb = {l.name: s_rgb[:, l.slice] for l in self.rgb_layers()}
-        x = self.input(b)
+        # channels_last: oneDNN's (transposed) convolutions and depthwise blurs are 2-4x faster on
+        # CPU in this layout; elementwise ops keep it, the result is returned as plain NCHW.
+        x = self.input(b).contiguous(memory_format=torch.channels_last)
         x = self.conv1(x, conv["conv1"], self._noise(0, b, noise_mode, generator, x), fused)
         skip = self.to_rgb1(x, rgb["to_rgb1"], None, fused)
         for j in range(self.log_size - 2):
             for k in (2 * j, 2 * j + 1):
                 x = self.convs[k](x, conv[f"convs.{k}"], self._noise(k + 1, b, noise_mode, generator, x), fused)
             skip = self.to_rgbs[j](x, rgb[f"to_rgbs.{j}"], skip, fused)
-        return skip
+        return skip.contiguous()
 
     def synthesis_wplus(self, wplus: torch.Tensor, noise_mode: str = "const",
                         generator: torch.Generator | None = None) -> torch.Tensor:

@@ -1,0 +1,188 @@
+"""Train the mini world's e4e-style encoder on renders whose true latent is known.
+
+Every training image is a render of params_from_normal(z) for a z drawn from deltaspace.rng
+(stream "encoder-train", item index = step * batch_size + position), and the generator was
+distilled so that G(z) looks like that render; the true W+ of the render is therefore
+G.mapping(z) broadcast to every entry. Losses:
+
+* latent: MSE between the predicted W+ and that target (cheap; it carries most of the learning,
+  but it is noisy: the renderer ignores most components of z, the mapping does not);
+* reconstruction: L1 + MSE between G.synthesis(predicted W+) and the render, through the frozen
+  generator. It is the expensive part (a generator forward and backward per image), so it is
+  switched on only for the last `recon_fraction` of the steps;
+* e4e's delta regularisation: L2 norm of each entry's offset from entry 0.
+
+Evaluation: inversion PSNR (dB, images in [0, 1]) of G(E(x)) against x on `eval_count` renders
+of stream "encoder-eval", next to the generator's own ceiling (G(z) against the render of z).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .. import rng
+from ..errors import ConfigError
+from ..models.e4e import E4EEncoder, encode, mini_e4e_arch, preprocess, save_encoder
+from ..models.stylegan2 import Generator, load_generator
+from ..world import attributes, renderer
+
+log = logging.getLogger(__name__)
+
+TRAIN_STREAM = "encoder-train"
+EVAL_STREAM = "encoder-eval"
+
+
+def _quantize(images: torch.Tensor) -> torch.Tensor:
+    """Round [-1, 1] images to 8-bit levels: the inversion stage reads PNG files."""
+    return torch.round((images.clamp(-1, 1) + 1) * 127.5) / 127.5 - 1
+
+
+def render_batch(
+    G: Generator, seed: int, stream: str, indices, prior: str, style: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(z, images) for items `indices` of a stream: z (N, style_dim), 8-bit renders in [-1, 1]."""
+    z = rng.normal(seed, stream, np.asarray(indices, dtype=np.int64), G.style_dim)
+    images = renderer.render(attributes.params_from_normal(z, prior), G.size, style)
+    return torch.from_numpy(z), _quantize(images)
+
+
+def psnr_db(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR (dB) of two [-1, 1] image batches, measured on [0, 1] images."""
+    mse = ((a.clamp(-1, 1) - b.clamp(-1, 1)) / 2).square().flatten(1).mean(1)
+    return 10 * torch.log10(1.0 / mse.clamp_min(1e-10))
+
+
+@torch.no_grad()
+def evaluate_inversion(
+    E: E4EEncoder,
+    G: Generator,
+    *,
+    seed: int,
+    count: int,
+    prior: str = "ffhq",
+    style: str = "ffhq",
+    batch_size: int = 256,
+) -> dict:
+    """Mean inversion PSNR of G(E(x)) vs x, and the generator's ceiling G(z) vs x, on held-out renders."""
+    inv, ceil, lat = [], [], []
+    for lo in range(0, count, batch_size):
+        z, x = render_batch(G, seed, EVAL_STREAM, range(lo, min(count, lo + batch_size)), prior, style)
+        wplus = encode(E, x)
+        inv.append(psnr_db(G.synthesis_wplus(wplus, noise_mode="const"), x))
+        ceil.append(psnr_db(G(z, noise_mode="const"), x))
+        lat.append((wplus - G.mapping(z).unsqueeze(1)).square().mean((1, 2)))
+    return {
+        "psnr_db": float(torch.cat(inv).mean()),
+        "generator_psnr_db": float(torch.cat(ceil).mean()),
+        "latent_mse": float(torch.cat(lat).mean()),
+    }
+
+
+def _encoder_arch(arch: dict | None, G: Generator) -> dict:
+    """The mini defaults sized for G, overridden by `arch`; n_latent/style_dim must fit G."""
+    full = mini_e4e_arch(n_latent=G.n_latent, style_dim=G.style_dim)
+    full.update(arch or {})
+    if (full["n_latent"], full["style_dim"]) != (G.n_latent, G.style_dim):
+        raise ConfigError(
+            f"encoder arch: n_latent {full['n_latent']} / style_dim {full['style_dim']} do not fit the "
+            f"generator (n_latent {G.n_latent}, style_dim {G.style_dim})"
+        )
+    return full
+
+
+def train_encoder(
+    out_path: str | os.PathLike,
+    *,
+    generator_path: str | os.PathLike,
+    arch: dict | None = None,
+    prior: str = "ffhq",
+    style: str = "ffhq",
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    eval_count: int = 512,
+    threads: int = 2,
+    recon_fraction: float = 0.25,
+    recon_weight: float = 1.0,
+    latent_weight: float = 1.0,
+    delta_weight: float = 2e-4,
+) -> dict:
+    """Train an E4EEncoder against the generator at `generator_path`, save it with save_encoder.
+
+    arch: encoder settings (mini_e4e_arch defaults sized for the generator, overridden by these).
+    recon_fraction: the last fraction of steps that add the reconstruction loss (0 = never).
+    Returns {"psnr_db", "generator_psnr_db", "latent_mse", "steps", "seconds"}.
+    """
+    if steps < 1 or batch_size < 1:
+        raise ConfigError(f"train_encoder: steps and batch_size must be >= 1, got {steps}, {batch_size}")
+    if not 0.0 <= recon_fraction <= 1.0:
+        raise ConfigError(f"train_encoder: recon_fraction must be in [0, 1], got {recon_fraction}")
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    start = time.time()
+
+    G, latent_avg = load_generator(generator_path, "generator checkpoint")
+    G.eval().requires_grad_(False)
+    E = E4EEncoder(**_encoder_arch(arch, G))
+    E.set_latent_avg(latent_avg)  # predictions start at the average face
+    E.train()
+    opt = torch.optim.Adam(E.parameters(), lr=lr, betas=(0.9, 0.99))
+    # cosine decay to 5% of lr: the last steps (with the reconstruction loss) fine-tune
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda t: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, steps) / steps))
+    )
+    recon_start = steps - int(round(recon_fraction * steps))
+
+    bar = tqdm(range(steps), desc="train encoder", mininterval=5.0)
+    for step in bar:
+        idx = range(step * batch_size, (step + 1) * batch_size)
+        z, x = render_batch(G, seed, TRAIN_STREAM, idx, prior, style)
+        with torch.no_grad():
+            w_true = G.mapping(z).unsqueeze(1)
+        wplus = E(preprocess(E, x))
+        latent = (wplus - w_true).square().mean()
+        delta = (wplus[:, 1:] - wplus[:, :1]).norm(dim=2).mean(0).sum()
+        loss = latent_weight * latent + delta_weight * delta
+        recon = torch.zeros(())
+        if step >= recon_start and recon_weight > 0:
+            y = G.synthesis_wplus(wplus, noise_mode="const")
+            recon = F.l1_loss(y, x) + F.mse_loss(y, x)
+            loss = loss + recon_weight * recon
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 50 == 0 or step == steps - 1:
+            bar.set_postfix(latent=f"{latent.item():.4f}", recon=f"{recon.item():.4f}")
+    bar.close()
+    train_seconds = time.time() - start
+
+    E.eval()
+    metrics = evaluate_inversion(E, G, seed=seed, count=eval_count, prior=prior, style=style)
+    seconds = time.time() - start
+    summary = {**metrics, "steps": steps, "seconds": round(seconds, 1),
+               "train_seconds": round(train_seconds, 1)}
+    save_encoder(out_path, E, {
+        **summary,
+        "generator": os.fspath(generator_path),
+        "prior": prior,
+        "style": style,
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
+        "recon_fraction": recon_fraction,
+    })
+    log.info(
+        "encoder: inversion PSNR %.2f dB (generator ceiling %.2f dB), latent MSE %.4f, %d steps, %.0f s",
+        summary["psnr_db"], summary["generator_psnr_db"], summary["latent_mse"], steps, seconds,
+    )
+    return summary
