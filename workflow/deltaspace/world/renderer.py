@@ -58,34 +58,53 @@ MOUTH_CLOSED_COLOR = torch.tensor([0.62, 0.22, 0.22])
 TEETH_COLOR = torch.tensor([1.00, 1.00, 0.96])
 FRAME_COLOR = torch.tensor([0.05, 0.05, 0.07])
 LENS_COLOR = torch.tensor([0.70, 0.85, 1.00])
-CELEBA_TINT = torch.tensor([1.04, 0.96, 0.86])
+CELEBA_TINT = torch.tensor([1.03, 0.97, 0.90])
 
 #: Largest pose shift in image units: 1.5 px at 32 px.
 POSE_SHIFT = 1.5 * 2.0 / 32.0
 
-# Face layout in image units (identity parameters move these by about a pixel at 32 px).
+#: Face units -> image units: image = ZOOM * face + (0, ANCHOR_Y) (the figure fills the frame).
+ZOOM = 1.15
+ANCHOR_Y = 0.03
+
+# Face centre in face units (identity parameters move features by about a pixel at 32 px).
 FACE_CY = 0.06
 
 
 class _Canvas:
-    """The image batch being painted plus the pixel grid, in pixel units centred on the face."""
+    """The image batch being painted plus the pixel grid in face coordinates, in pixel units.
+
+    Face coordinates are image coordinates zoomed out by ``ZOOM`` about (0, ``ANCHOR_Y``), so the
+    figure fills the frame: image = ZOOM * face + (0, ANCHOR_Y). Lengths in face units times
+    ``scale`` are pixels.
+    """
 
     def __init__(self, background: torch.Tensor, size: int, offset_x: torch.Tensor, offset_y: torch.Tensor):
         self.n = background.shape[0]
         self.size = size
-        self.scale = size / 2.0  # pixels per image unit
+        self.scale = size / 2.0 * ZOOM  # pixels per face unit
         self.img = background.expand(self.n, 3, size, size).contiguous()
-        centres = (torch.arange(size, dtype=torch.float32) + 0.5) - self.scale  # pixel units
-        self.xs = centres.reshape(1, 1, 1, size) - offset_x * (POSE_SHIFT * self.scale)
-        self.ys = centres.reshape(1, 1, size, 1) - offset_y * (POSE_SHIFT * self.scale)
+        half = size / 2.0
+        centres = torch.arange(size, dtype=torch.float32) + (0.5 - half)  # pixels from the image centre
+        self.xs = centres.reshape(1, 1, 1, size) - offset_x * (POSE_SHIFT * half)
+        self.ys = centres.reshape(1, 1, size, 1) - (ANCHOR_Y * half) - offset_y * (POSE_SHIFT * half)
         self.figure: torch.Tensor | None = None
 
     def band(self, y0: float, y1: float, x0: float = -1.0, x1: float = 1.0) -> tuple[slice, slice]:
         """Rows and columns that may hold face-space region [x0, x1] x [y0, y1] under any pose."""
-        margin = POSE_SHIFT + 2.0 / self.scale  # pose plus a pixel of anti-aliasing each side
-        lo = lambda v: max(0, int(math.floor((v - margin + 1.0) * self.scale)))
-        hi = lambda v: min(self.size, int(math.ceil((v + margin + 1.0) * self.scale)))
-        return slice(lo(y0), hi(y1)), slice(lo(x0), hi(x1))
+        half = self.size / 2.0
+        margin = POSE_SHIFT + 2.0 / half  # pose plus a pixel of anti-aliasing each side
+
+        def lo(v: float) -> int:
+            return max(0, int(math.floor((v - margin + 1.0) * half)))
+
+        def hi(v: float) -> int:
+            return min(self.size, int(math.ceil((v + margin + 1.0) * half)))
+
+        return (
+            slice(lo(ZOOM * y0 + ANCHOR_Y), hi(ZOOM * y1 + ANCHOR_Y)),
+            slice(lo(ZOOM * x0), hi(ZOOM * x1)),
+        )
 
     def coords(self, rows: slice, cols: slice) -> tuple[torch.Tensor, torch.Tensor]:
         """x (N or 1, 1, 1, w) and y (N or 1, 1, h, 1) of the band's pixel centres."""
@@ -187,16 +206,16 @@ def _render(idx, ident, pose, n: int, size: int, celeba: bool) -> torch.Tensor:
     my = cy + 0.60 * ry
 
     # Shirt (shoulders) along the bottom edge.
-    rows, cols = cv.band(0.78, 1.0)
+    rows, cols = cv.band(0.70, 1.0)
     x, y = cv.coords(rows, cols)
-    cv.paint(rows, cols, _coverage(_ellipse_sd(x, y - 1.26 * s, 0.82 * s, 0.46 * s)), _rgb(SHIRT_COLOR), True)
+    cv.paint(rows, cols, _coverage(_ellipse_sd(x, y - 1.16 * s, 0.80 * s, 0.44 * s)), _rgb(SHIRT_COLOR), True)
 
     # Hair behind the head: a cap around the skull; long hair adds a fall down to the shoulders.
     cap_cy = cy - (0.13 if celeba else 0.10)
     cap_rx = rx + (0.10 if celeba else 0.09)
     cap_ry = ry + (0.17 if celeba else 0.13)
     cut = ey - 0.10  # short hair stops above the eyes at the sides
-    fall_top, fall_bottom = cy - 0.10, 0.98
+    fall_top, fall_bottom = cy - 0.10, 0.90
     rows, cols = cv.band(-0.85, 1.0, -0.8, 0.8)
     x, y = cv.coords(rows, cols)
     cap_sd = _ellipse_sd(x, y - cap_cy * s, cap_rx * s, cap_ry * s)
@@ -215,9 +234,9 @@ def _render(idx, ident, pose, n: int, size: int, celeba: bool) -> torch.Tensor:
     ear_sd = _ellipse_sd(x.abs() - rx * s, y - (ey + 0.04) * s, 0.065 * s, 0.10 * s)
     cv.paint(rows, cols, _coverage(ear_sd) * (1.0 - long_hair), skin * 0.92, True)
     neck_top = cy + ry - 0.12
-    rows, cols = cv.band(0.38, 0.95, -0.15, 0.15)
+    rows, cols = cv.band(0.38, 0.87, -0.15, 0.15)
     x, y = cv.coords(rows, cols)
-    neck_sd = _box_sd(x, y - 0.5 * (neck_top + 0.93) * s, 0.13 * s, 0.5 * (0.93 - neck_top) * s, 0.03 * s)
+    neck_sd = _box_sd(x, y - 0.5 * (neck_top + 0.85) * s, 0.13 * s, 0.5 * (0.85 - neck_top) * s, 0.03 * s)
     cv.paint(rows, cols, _coverage(neck_sd), skin * 0.85, True)
     rows, cols = cv.band(-0.6, 0.7, -0.5, 0.5)
     x, y = cv.coords(rows, cols)
@@ -282,7 +301,7 @@ def _render(idx, ident, pose, n: int, size: int, celeba: bool) -> torch.Tensor:
     img = cv.img
     if celeba:
         # Light from the top left and a warm tint, on the figure only: the background stays uniform.
-        light = 0.12 - 0.12 * (cv.xs + cv.ys) / s  # (N, 1, H, W) relative change
+        light = 0.08 - 0.10 * (cv.xs + cv.ys) / s  # (N, 1, H, W) relative change
         gain = 1.0 + cv.figure * (light + (_rgb(CELEBA_TINT) - 1.0))
         img.mul_(gain)
     return img.clamp_(0.0, 1.0).mul_(2.0).sub_(1.0)
