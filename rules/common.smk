@@ -83,6 +83,28 @@ def checkpoint(model):
 FORMAT_KEYS = {"rosinality": ("size", "style_dim", "n_mlp", "channel_multiplier"), "open_clip": ("arch",)}
 
 
+EXPECTED_FORMAT = {
+    "rosinality": "a rosinality stylegan2-pytorch checkpoint (g_ema, latent_avg)",
+    "e4e": "an encoder4editing checkpoint (state_dict, latent_avg, opts)",
+    "open_clip": "an open_clip state dict",
+    "deltaspace": "a deltaspace checkpoint",
+}
+
+
+def check_given_checkpoints():
+    """Fail at DAG build, naming the config key, when a user-supplied checkpoint is missing."""
+    for model, section in config["models"].items():
+        path = section["checkpoint"]
+        if path and not Path(path).is_file():
+            raise FileNotFoundError(
+                f"models.{model}.checkpoint: no file at {path} "
+                f"(expected {EXPECTED_FORMAT[section['format']]})"
+            )
+
+
+check_given_checkpoints()
+
+
 def model_spec(model):
     """A model's section of the config, with its checkpoint path, as the stages read it."""
     section = config["models"][model]

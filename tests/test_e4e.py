@@ -212,3 +212,30 @@ def test_e4e_loader_rejects_psp_encoders_and_missing_files(tmp_path):
         load_e4e_checkpoint(path, "models.encoder.checkpoint", TINY_GEN, TINY_ARCH)
     with pytest.raises(CheckpointError, match="no file"):
         load_e4e_checkpoint(tmp_path / "absent.pt", "models.encoder.checkpoint", TINY_GEN, TINY_ARCH)
+
+
+# ------------------------------------------------------------------ trainer (plumbing only)
+
+
+def test_train_encoder_runs_saves_and_is_deterministic(tmp_path):
+    from deltaspace.models.stylegan2 import Generator, save_generator
+    from deltaspace.training.encoder import train_encoder
+
+    torch.manual_seed(0)
+    G = Generator(size=16, style_dim=16, n_mlp=1, channel_multiplier=1, channels={4: 8, 8: 8, 16: 8})
+    save_generator(tmp_path / "g.pt", G, G.mean_latent(64))
+    arch = {"input_size": 16, "stem_channels": 4, "blocks": [[4, 1], [8, 1], [8, 1]],
+            "style_hidden": 8, "stem_stride": 1}
+    kwargs = dict(generator_path=tmp_path / "g.pt", arch=arch, steps=3, batch_size=4, lr=1e-3,
+                  seed=0, eval_count=6, threads=1, recon_fraction=0.5)
+    summary = train_encoder(tmp_path / "e1.pt", **kwargs)
+    assert summary["steps"] == 3
+    assert 0 < summary["psnr_db"] < 60 and summary["seconds"] > 0
+    train_encoder(tmp_path / "e2.pt", **kwargs)
+    E1 = load_encoder(tmp_path / "e1.pt", "e1")
+    E2 = load_encoder(tmp_path / "e2.pt", "e2")
+    assert E1.arch["n_latent"] == G.n_latent and E1.arch["style_dim"] == 16
+    for (k, a), b in zip(E1.state_dict().items(), E2.state_dict().values()):
+        assert torch.equal(a, b), k
+    # the encoder starts from the generator's average latent
+    torch.testing.assert_close(E1.latent_avg[0], G.mean_latent(64))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from dataclasses import asdict
 import logging
 import os
 from pathlib import Path
@@ -144,9 +145,8 @@ def _build(model_cfg: dict, config_key: str) -> torch.nn.Module:
 
 
 def create_mini(arch_name: str = "deltaspace-mini", seed: int = 0) -> LoadedClip:
-    """A freshly initialised mini CLIP (deterministic in `seed`) and its tokenizer, in eval mode."""
-    if arch_name not in MINI_ARCHS:
-        raise ValueError(f"{arch_name!r} is not a mini architecture; expected one of {MINI_ARCHS}")
+    """A freshly initialised CLIP of a registered architecture (normally one of MINI_ARCHS) with the
+    mini world's preprocessing and templates, and its tokenizer; deterministic in `seed`, eval mode."""
     cfg = model_config(arch_name)
     with torch.random.fork_rng(devices=[]), _quiet_open_clip():
         torch.manual_seed(seed)
@@ -165,7 +165,8 @@ def save_clip(
     extra: dict | None = None,
 ) -> None:
     """Save in our format: kind "clip", arch = {name, model_cfg, image_size, image_mean, image_std}."""
-    pre = open_clip.get_model_preprocess_cfg(model)
+    # A model built without open_clip's factory carries no statistics: open_clip's defaults apply.
+    pre = {**asdict(open_clip.transform.PreprocessCfg()), **open_clip.get_model_preprocess_cfg(model)}
     arch = {
         "name": arch_name,
         "model_cfg": copy.deepcopy(model_cfg if model_cfg is not None else model_config(arch_name)),

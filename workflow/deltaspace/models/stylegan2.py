@@ -545,7 +545,10 @@ def _describe_rosinality_state(sd: dict) -> str:
     parts.append(f"n_mlp {n_mlp}")
     top = sd.get(f"to_rgbs.{n_rgbs - 1}.conv.weight") if n_rgbs else None
     if top is not None:
-        parts.append(f"{top.shape[2]} channels at the top resolution")
+        res, ch = 4 * 2 ** n_rgbs, top.shape[2]
+        base = {64: 256, 128: 128, 256: 64, 512: 32, 1024: 16}.get(res)
+        hint = f" = channel_multiplier {ch // base}" if base and ch % base == 0 else ""
+        parts.append(f"{ch} channels at the top resolution{hint}")
     return ", ".join(parts)
 
 

@@ -18,7 +18,7 @@ def train_generator(*, out: Path, arch: dict, steps: int, batch_size: int, lr: f
 
 
 @stage("train-encoder")
-def train_encoder(*, out: Path, generator: Path, arch: dict, steps: int, batch_size: int, lr: float,
+def train_encoder(*, out: Path, generator: Path, arch: dict | None = None, steps: int, batch_size: int, lr: float,
                   seed: int = 0, prior: str = "ffhq", style: str = "ffhq", threads: int = 1) -> dict:
     """Train the e4e-style encoder into the generator's W+ (latent + reconstruction losses)."""
     from ..training.encoder import train_encoder as run

@@ -78,6 +78,15 @@ def evaluate_clip(
     return out
 
 
+def _log_progress(model: torch.nn.Module, tokenizer, seed: int, size: int, step: int, loss: float) -> None:
+    """A quick zero-shot check (500 held-out renders per dataset) during training."""
+    model.eval()
+    scores = evaluate_clip(model, tokenizer, seed, 500, size)
+    model.train()
+    per_attr = {a: min(scores[d]["balanced_accuracy"][a] for d in scores) for a in scores[EVAL_SETS[0][0]]["accuracy"]}
+    log.info("step %d loss %.3f balanced zero-shot %s", step, loss, {a: round(v, 2) for a, v in per_attr.items()})
+
+
 def train_clip(
     out_path: str | Path,
     *,
@@ -91,6 +100,7 @@ def train_clip(
     weight_decay: float = 0.05,
     warmup: int | None = None,
     eval_count: int = 2000,
+    eval_every: int = 0,
 ) -> dict:
     """Train a mini CLIP, save it with ``save_clip`` to `out_path`, return summary metrics."""
     torch.set_num_threads(threads)
@@ -116,9 +126,11 @@ def train_clip(
         opt.step()
         with torch.no_grad():  # CLIP's cap on the temperature: logit scale at most 100
             model.logit_scale.clamp_(0, math.log(100))
-        losses.append(float(loss))
+        losses.append(loss.item())
         if step % 50 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", scale=f"{float(logit_scale):.1f}")
+        if eval_every and (step + 1) % eval_every == 0 and step + 1 < steps:
+            _log_progress(model, tokenizer, seed, size, step + 1, float(np.mean(losses[-50:])))
     train_seconds = time.time() - start
     model.eval()
     zero_shot = evaluate_clip(model, tokenizer, seed, eval_count, size)

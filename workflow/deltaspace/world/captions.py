@@ -52,15 +52,19 @@ _SYNONYMS: dict[str, tuple[tuple[str, ...], ...]] = {
     ),
     "hair_length": (("short hair",), ("long hair", "hair down to the shoulders")),
     "bangs": (("no bangs", "no fringe"), ("bangs", "a fringe of bangs")),
-    "smile": (("a neutral expression", "a closed mouth"), ("a smile", "a big smile", "an open smile")),
+    "smile": (("a neutral expression", "a closed mouth"), ("a smile", "smile", "a big smile", "an open smile")),
     "eyeglasses": (("no eyeglasses", "no glasses"), ("eyeglasses", "glasses")),
     "eye_size": (("normal eyes", "small eyes"), ("big eyes", "large eyes")),
     "skin_tone": (("pale skin", "fair skin"), ("medium skin",), ("tanned skin", "tan skin")),
     "background": (("a white background",), ("a blue background",), ("a green background",), ("a pink background",)),
 }
 
-_SUBJECTS = ("a face", "a person", "someone", "a cartoon face", "a portrait of a person", "a photo of a face")
-_OPENERS = ("", "", "a photo of ", "portrait of ", "an image of ")
+_SUBJECTS = ("a face", "face", "a person", "someone", "a cartoon face", "a woman or man", "a character")
+_OPENERS = ("", "", "", "a photo of ", "portrait of ", "an image of ", "a drawing of ")
+
+#: At most this many attributes and words per caption.
+MAX_MENTIONS = 4
+MAX_WORDS = 20
 
 
 def value_phrase(attribute: str, value: str | int) -> str:
@@ -82,39 +86,92 @@ def zero_shot_prompts(attribute: str) -> list[str]:
     return [f"a face with {p}" for p in _PHRASES[attribute]]
 
 
-def _with_clause(attribute: str, value: int, pick: float) -> str:
-    """A "with ..." / "without ..." clause for one attribute value."""
-    options = _SYNONYMS[attribute][value]
-    phrase = options[min(int(pick * len(options)), len(options) - 1)]
-    if phrase.startswith("no "):
-        return "without " + phrase[3:]
-    if attribute == "background":
-        return "on " + phrase
-    if attribute == "smile" and value == 0:
-        return "with " + phrase
-    return "with " + phrase
+def _pick(options: tuple[str, ...], u: float) -> str:
+    return options[min(int(u * len(options)), len(options) - 1)]
 
 
-def _join(clauses: list[str]) -> str:
-    """Join "with a", "with b", "on c" into "with a and b on c"."""
-    withs = [c[5:] for c in clauses if c.startswith("with ")]
-    withouts = [c[8:] for c in clauses if c.startswith("without ")]
-    ons = [c for c in clauses if c.startswith("on ")]
-    parts = []
+def _list(items: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+# Draws per caption: mention order/selection (8), synonym picks (8), subject, opener, form flags (3).
+_NUM_DRAWS = 2 * len(ATTRIBUTES) + 5
+
+
+def _describe(values: dict[str, int], chosen: list[str], u: np.ndarray) -> str:
+    """One caption for a face with attribute ``values``, mentioning the ``chosen`` attributes."""
+    names = list(ATTRIBUTES)
+    k = len(names)
+    syn = {name: u[k + j] for j, name in enumerate(names)}
+    subject = _pick(_SUBJECTS, u[2 * k])
+    opener = _pick(_OPENERS, u[2 * k + 1])
+    if subject == "face":  # the bare form of the edit prompts ("face with smile")
+        opener = ""
+    person = subject in ("a person", "someone", "a woman or man", "a character")
+    flags = u[2 * k + 2 :]
+
+    withs: list[str] = []  # noun phrases after "with"
+    withouts: list[str] = []  # noun phrases after "without"
+    adjective = ""  # "smiling"
+    wearing = ""  # "wearing glasses"
+    background = ""
+    mentioned = set(chosen)
+    if "hair_color" in mentioned or "hair_length" in mentioned:
+        # One hair phrase: "long blond hair", "short hair", "red hair".
+        length = _pick(("short", "long"), 0.0 if values["hair_length"] == 0 else 0.99) if "hair_length" in mentioned else ""
+        if "hair_color" in mentioned:
+            color = _pick(_SYNONYMS["hair_color"][values["hair_color"]], syn["hair_color"])
+            withs.append(f"{length} {color}".strip())
+        elif values["hair_length"] == 1 and syn["hair_length"] >= 0.5:
+            withs.append("hair down to the shoulders")
+        else:
+            withs.append(f"{length} hair")
+    for name in chosen:
+        if name in ("hair_color", "hair_length"):
+            continue
+        value = values[name]
+        if name == "background":
+            background = "on " + _pick(_SYNONYMS[name][value], syn[name])
+        elif name == "smile" and value == 1 and flags[0] < 0.4:
+            adjective = "smiling"
+        elif name == "smile" and value == 0 and flags[0] < 0.3:
+            adjective = "unsmiling"
+        elif name == "eyeglasses" and value == 1 and person and flags[1] < 0.5:
+            wearing = "wearing " + _pick(("glasses", "eyeglasses"), syn[name])
+        else:
+            phrase = _pick(_SYNONYMS[name][value], syn[name])
+            if phrase.startswith("no "):
+                withouts.append(phrase[3:])
+            else:
+                withs.append(phrase)
+
+    head = subject
+    if adjective:
+        article, _, noun = subject.partition(" ")
+        if article == "a" and noun and " " not in noun:
+            head = f"a {adjective} {noun}"
+        elif adjective == "smiling":
+            withs.append("a smile")
+        else:
+            withs.append("a neutral expression")
+    parts = [opener + head]
+    if wearing:
+        parts.append(wearing)
     if withs:
-        parts.append("with " + (" and ".join(withs) if len(withs) <= 2 else ", ".join(withs[:-1]) + " and " + withs[-1]))
+        parts.append("with " + _list(withs))
     if withouts:
-        parts.append("without " + " or ".join(withouts))
-    parts.extend(ons)
-    return " ".join(parts)
-
-
-# Draws per caption: subset mask (8), synonym picks (8), subject, opener, adjective-form flags (2).
-_NUM_DRAWS = 2 * len(ATTRIBUTES) + 4
+        parts.append(("and " if withs else "") + "without " + " or ".join(withouts))
+    if background:
+        parts.append(background)
+    if flags[2] < 0.15 and withs and not (wearing or withouts or background) and head == subject:
+        # Occasionally a bare noun-phrase caption: "long blond hair and big eyes".
+        return _list(withs)
+    return " ".join(" ".join(parts).split())
 
 
 def caption(params: Params, seed: int, indices) -> list[str]:
-    """One caption per face, mentioning a random non-empty subset of its attributes."""
+    """One caption per face, mentioning a random non-empty subset of its attributes (all true)."""
     n = num_items(params)
     idx = np.asarray(indices, dtype=np.int64).reshape(-1)
     if idx.shape[0] != n:
@@ -122,41 +179,20 @@ def caption(params: Params, seed: int, indices) -> list[str]:
     u = rng.uniform(seed, "captions", idx, _NUM_DRAWS)
     names = list(ATTRIBUTES)
     k = len(names)
+    columns = {name: np.asarray(params[name], dtype=np.int64) for name in names}
     out = []
     for i in range(n):
         row = u[i]
-        # Mention each attribute with probability 0.35; negatives of binary attributes less often.
-        chosen = []
-        for j, name in enumerate(names):
-            value = int(params[name][i])
-            p = 0.35
-            if len(ATTRIBUTES[name]) == 2 and value == 0 and name != "hair_length":
-                p = 0.15
-            if row[j] < p:
-                chosen.append(j)
-        if not chosen:  # fall back to the attribute with the smallest draw
-            chosen = [int(np.argmin(row[:k]))]
-        subject = _SUBJECTS[min(int(row[2 * k] * len(_SUBJECTS)), len(_SUBJECTS) - 1)]
-        opener = _OPENERS[min(int(row[2 * k + 1] * len(_OPENERS)), len(_OPENERS) - 1)]
-        if subject.startswith(("a portrait", "a photo")):
-            opener = ""
-        adjectives = []
-        clauses = []
-        for j in chosen:
-            name = names[j]
-            value = int(params[name][i])
-            # Sometimes say "a smiling person" / "a person wearing glasses" instead of "with ...".
-            if name == "smile" and value == 1 and row[2 * k + 2] < 0.5:
-                adjectives.append("smiling")
-                continue
-            clauses.append(_with_clause(name, value, row[k + j]))
-        head = subject
-        if adjectives:
-            article_noun = subject.split(" ", 1)
-            if article_noun[0] in ("a", "an") and len(article_noun) == 2 and " " not in article_noun[1]:
-                head = "a smiling " + article_noun[1]
-            else:
-                clauses.insert(0, "with a smile")
-        text = (opener + head + (" " + _join(clauses) if clauses else "")).strip()
-        out.append(" ".join(text.split()))
+        values = {name: int(columns[name][i]) for name in names}
+        # Each attribute is mentioned with probability 0.35, the "no" side of a binary attribute
+        # (a negative such as "without glasses") with 0.15; at most MAX_MENTIONS, at least one.
+        p = np.array([0.15 if len(ATTRIBUTES[nm]) == 2 and values[nm] == 0 and nm != "hair_length" else 0.35 for nm in names])
+        order = np.argsort(row[:k] / p, kind="stable")
+        count = int(np.clip((row[:k] < p).sum(), 1, MAX_MENTIONS))
+        chosen = [names[j] for j in sorted(order[:count])]
+        text = _describe(values, chosen, row)
+        while len(text.split()) > MAX_WORDS and len(chosen) > 1:
+            chosen = [name for name in chosen if name != names[order[len(chosen) - 1]]]
+            text = _describe(values, chosen, row)
+        out.append(text)
     return out

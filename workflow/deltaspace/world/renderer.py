@@ -21,7 +21,7 @@ import math
 import numpy as np
 import torch
 
-from deltaspace.world.attributes import ATTRIBUTES, IDENTITY, POSE, Params, num_items
+from deltaspace.world.attributes import ATTRIBUTES, IDENTITY, POSE, Params, concat, num_items, replace
 
 STYLES: tuple[str, ...] = ("ffhq", "celeba")
 
@@ -67,6 +67,12 @@ POSE_SHIFT = 1.5 * 2.0 / 32.0
 ZOOM = 1.15
 ANCHOR_Y = 0.03
 
+#: Pixels per rendering chunk (256 faces at 32 px).
+CHUNK_PIXELS = 256 * 32 * 32
+
+# Evaluate shapes only inside their bands (tests switch this off to check the bands are wide enough).
+_USE_BANDS = True
+
 # Face centre in face units (identity parameters move features by about a pixel at 32 px).
 FACE_CY = 0.06
 
@@ -92,6 +98,8 @@ class _Canvas:
 
     def band(self, y0: float, y1: float, x0: float = -1.0, x1: float = 1.0) -> tuple[slice, slice]:
         """Rows and columns that may hold face-space region [x0, x1] x [y0, y1] under any pose."""
+        if not _USE_BANDS:
+            return slice(0, self.size), slice(0, self.size)
         half = self.size / 2.0
         margin = POSE_SHIFT + 2.0 / half  # pose plus a pixel of anti-aliasing each side
 
@@ -176,7 +184,22 @@ def render(params: Params, size: int = 32, style: str = "ffhq") -> torch.Tensor:
                 raise ValueError(f"class index out of range for attribute {name}")
         ident = {name: _column(params, name, f32).clamp(0.0, 1.0) - 0.5 for name in IDENTITY}
         pose = {name: _column(params, name, f32).clamp(-1.0, 1.0) for name in POSE}
-        return _render(idx, ident, pose, n, size, celeba)
+        # Render in chunks of about CHUNK_PIXELS pixels: bounded memory, cache-friendly tensors.
+        chunk = max(1, CHUNK_PIXELS // (size * size))
+        if n <= chunk:
+            return _render(idx, ident, pose, n, size, celeba)
+        out = torch.empty(n, 3, size, size)
+        for start in range(0, n, chunk):
+            part = slice(start, min(n, start + chunk))
+            out[part] = _render(
+                {k: v[part] for k, v in idx.items()},
+                {k: v[part] for k, v in ident.items()},
+                {k: v[part] for k, v in pose.items()},
+                part.stop - part.start,
+                size,
+                celeba,
+            )
+        return out
 
 
 def _render(idx, ident, pose, n: int, size: int, celeba: bool) -> torch.Tensor:
@@ -197,12 +220,12 @@ def _render(idx, ident, pose, n: int, size: int, celeba: bool) -> torch.Tensor:
 
     # Identity geometry in image units, then in pixels.
     cy = FACE_CY
-    rx = 0.44 + 0.08 * ident["face_width"]
-    ry = 0.56 + 0.08 * ident["face_height"]
+    rx = 0.44 + 0.06 * ident["face_width"]
+    ry = 0.56 + 0.06 * ident["face_height"]
     ex = 0.21 + 0.05 * ident["eye_spacing"]
     ey = cy + 0.03 + 0.08 * ident["eye_height"]
-    nose_len = 0.09 + 0.07 * ident["nose_length"]
-    mouth_scale = 1.0 + 0.3 * ident["mouth_width"]
+    nose_len = 0.09 + 0.10 * ident["nose_length"]
+    mouth_scale = 1.0 + 0.5 * ident["mouth_width"]
     my = cy + 0.60 * ry
 
     # Shirt (shoulders) along the bottom edge.
@@ -211,9 +234,9 @@ def _render(idx, ident, pose, n: int, size: int, celeba: bool) -> torch.Tensor:
     cv.paint(rows, cols, _coverage(_ellipse_sd(x, y - 1.16 * s, 0.80 * s, 0.44 * s)), _rgb(SHIRT_COLOR), True)
 
     # Hair behind the head: a cap around the skull; long hair adds a fall down to the shoulders.
-    cap_cy = cy - (0.13 if celeba else 0.10)
+    cap_cy = cy - (0.12 if celeba else 0.10)
     cap_rx = rx + (0.10 if celeba else 0.09)
-    cap_ry = ry + (0.17 if celeba else 0.13)
+    cap_ry = ry + (0.15 if celeba else 0.13)
     cut = ey - 0.10  # short hair stops above the eyes at the sides
     fall_top, fall_bottom = cy - 0.10, 0.90
     rows, cols = cv.band(-0.85, 1.0, -0.8, 0.8)
@@ -246,17 +269,17 @@ def _render(idx, ident, pose, n: int, size: int, celeba: bool) -> torch.Tensor:
     cv.paint(rows, cols, _coverage(face_sd), skin, True)
 
     # Nose: a small darker oval.
-    rows, cols = cv.band(0.1, 0.34, -0.06, 0.06)
+    rows, cols = cv.band(0.1, 0.36, -0.06, 0.06)
     x, y = cv.coords(rows, cols)
     nose_sd = _ellipse_sd(x, y - (ey + 0.08 + 0.5 * nose_len) * s, 0.04 * s, 0.5 * nose_len * s)
-    cv.paint(rows, cols, _coverage(nose_sd), skin * 0.78)
+    cv.paint(rows, cols, _coverage(nose_sd), skin * 0.72)
 
     # Mouth: a wide open D-shaped smile showing teeth, or a small flat closed line.
-    rows, cols = cv.band(0.30, 0.52, -0.27, 0.27)
+    rows, cols = cv.band(0.30, 0.54, -0.32, 0.32)
     x, y = cv.coords(rows, cols)
     if bool(smile.any()):
         top = (my - 0.06) * s
-        smile_sd = torch.maximum(_ellipse_sd(x, y - top, 0.22 * mouth_scale * s, 0.15 * s), top - y)
+        smile_sd = torch.maximum(_ellipse_sd(x, y - top, 0.24 * mouth_scale * s, 0.17 * s), top - y)
         teeth_sd = torch.maximum(smile_sd + 0.03 * s, y - top - 0.05 * s)
     closed_sd = _box_sd(x, y - my * s, 0.075 * mouth_scale * s, 0.03 * s, 0.02 * s)
     mouth_sd = torch.lerp(closed_sd, smile_sd, smile) if bool(smile.any()) else closed_sd
@@ -268,9 +291,10 @@ def _render(idx, ident, pose, n: int, size: int, celeba: bool) -> torch.Tensor:
     rows, cols = cv.band(-0.1, 0.3, -0.4, 0.4)
     x, y = cv.coords(rows, cols)
     ex_rel, ey_rel = x.abs() - ex * s, y - ey * s
-    sclera_sd = _ellipse_sd(ex_rel, ey_rel, (0.08 + 0.045 * big_eyes) * s, (0.06 + 0.055 * big_eyes) * s)
+    # Big eyes have about 2.5x the area of normal ones.
+    sclera_sd = _ellipse_sd(ex_rel, ey_rel, (0.085 + 0.05 * big_eyes) * s, (0.065 + 0.06 * big_eyes) * s)
     cv.paint(rows, cols, _coverage(sclera_sd), _rgb(SCLERA_COLOR))
-    cv.paint(rows, cols, _coverage(_circle_sd(ex_rel, ey_rel, (0.05 + 0.03 * big_eyes) * s)), _rgb(PUPIL_COLOR))
+    cv.paint(rows, cols, _coverage(_circle_sd(ex_rel, ey_rel, (0.055 + 0.033 * big_eyes) * s)), _rgb(PUPIL_COLOR))
 
     # Hair in front: over the upper forehead, or a fringe down to just above the eyes (bangs).
     rows, cols = cv.band(-0.85, 0.1, -0.7, 0.7)
@@ -318,3 +342,32 @@ def to_uint8(images) -> np.ndarray:
 def render_uint8(params: Params, size: int = 32, style: str = "ffhq") -> np.ndarray:
     """``render`` then ``to_uint8``: uint8 (N, size, size, 3)."""
     return to_uint8(render(params, size, style))
+
+
+def neutral_face() -> Params:
+    """One face with every attribute at its first value but brown short hair, medium skin, centred."""
+    params: Params = {name: np.zeros(1, dtype=np.int64) for name in ATTRIBUTES}
+    params["hair_color"][:] = ATTRIBUTES["hair_color"].index("brown")
+    params["skin_tone"][:] = ATTRIBUTES["skin_tone"].index("medium")
+    params.update({name: np.full(1, 0.5, dtype=np.float32) for name in IDENTITY})
+    params.update({name: np.zeros(1, dtype=np.float32) for name in POSE})
+    return params
+
+
+def attribute_sheet(base: Params | None = None, size: int = 32, style: str = "ffhq") -> np.ndarray:
+    """A uint8 grid (rows * size, 5 * size, 3): row k shows ``base`` with attribute k at each of
+    its values (then identity parameters at 0 and 1, and the pose at -1 and +1); unused cells white.
+    """
+    base = neutral_face() if base is None else base
+    rows = [[replace(base, **{name: v}) for v in range(len(values))] for name, values in ATTRIBUTES.items()]
+    rows += [[replace(base, **{name: v}) for v in (0.0, 1.0)] for name in IDENTITY]
+    rows += [[replace(base, **{name: v}) for v in (-1.0, 1.0)] for name in POSE]
+    cols = max(len(r) for r in rows)
+    images = render_uint8(concat([p for r in rows for p in r]), size, style)
+    sheet = np.full((len(rows) * size, cols * size, 3), 255, dtype=np.uint8)
+    k = 0
+    for i, r in enumerate(rows):
+        for j in range(len(r)):
+            sheet[i * size : (i + 1) * size, j * size : (j + 1) * size] = images[k]
+            k += 1
+    return sheet
