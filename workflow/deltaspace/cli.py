@@ -117,4 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the imported module so stages register into the same STAGES table.
+    from deltaspace.cli import main as _main
+
+    sys.exit(_main())

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from dataclasses import asdict
 import logging
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Iterable, NamedTuple, Sequence
 
@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from ..io.checkpoints import load_checkpoint, load_state_dict_strict, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def model_config(arch_name: str) -> dict:
     """The open_clip model config of a registered architecture (a deep copy)."""
     cfg = open_clip.get_model_config(arch_name)
     if cfg is None:
-        raise CheckpointError(
+        raise ConfigError(
             f"unknown open_clip architecture {arch_name!r}; known: {', '.join(open_clip.list_models())}"
         )
     return cfg
@@ -164,7 +164,8 @@ def save_clip(
     model_cfg: dict | None = None,
     extra: dict | None = None,
 ) -> None:
-    """Save in our format: kind "clip", arch = {name, model_cfg, image_size, image_mean, image_std}."""
+    """Save in our format: kind "clip", arch = {name, model_cfg, image_size, image_mean, image_std,
+    templates}; `model_cfg` defaults to the registered config of `arch_name`."""
     # A model built without open_clip's factory carries no statistics: open_clip's defaults apply.
     pre = {**asdict(open_clip.transform.PreprocessCfg()), **open_clip.get_model_preprocess_cfg(model)}
     arch = {
@@ -254,7 +255,7 @@ def resize_images(images: torch.Tensor, size: int, mode: str = "area") -> torch.
     if mode == "area":
         ah = _area_matrix(h, size).to(images.device, images.dtype)
         aw = ah if w == h else _area_matrix(w, size).to(images.device, images.dtype)
-        return torch.einsum("ih,nchw,jw->ncij", ah, images, aw)
+        return ah @ images @ aw.T  # rows, then columns: (size, H) x (H, W) x (W, size)
     if mode == "bilinear":
         return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     raise ValueError(f"unknown resize mode {mode!r}; expected 'area' or 'bilinear'")
@@ -297,11 +298,16 @@ def encode_images(
     *,
     normalize: bool = True,
     resize: str = "area",
-    batch_size: int = 512,
+    batch_size: int | None = None,
 ) -> torch.Tensor:
-    """Unit-norm CLIP image embeddings (N, D) float32 on the CPU, in eval mode without grad."""
+    """Unit-norm CLIP image embeddings (N, D) float32 on the CPU, in eval mode without grad.
+
+    `batch_size` defaults to 512 images, fewer for large images (about 256 MB of input per batch).
+    """
     images = torch.as_tensor(images)
     device = _device(model)
+    if batch_size is None:
+        batch_size = int(min(512, max(1, (64 << 20) // max(1, images[0].numel() if len(images) else 1))))
     out = []
     with _eval_mode(model):
         for lo in range(0, images.shape[0], batch_size):

@@ -53,6 +53,7 @@ def real_e4e_arch(n_latent: int = 18, style_dim: int = 512) -> dict:
         "style_hidden": 512,
         "coarse_ind": 3,
         "middle_ind": 7,
+        "stem_stride": 1,
     }
 
 
@@ -70,6 +71,8 @@ def mini_e4e_arch(n_latent: int = 8, style_dim: int = 128) -> dict:
         "style_hidden": 64,
         "coarse_ind": coarse,
         "middle_ind": middle,
+        # a strided stem: full-resolution layers would cost most of the time at 32 px
+        "stem_stride": 2,
     }
 
 

@@ -16,12 +16,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import open_clip
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from deltaspace.models.clip import create_mini, encode_images, save_clip
-from deltaspace.world.attributes import sample_params, select
+from deltaspace import rng
+from deltaspace.world.attributes import ATTRIBUTES, Params, sample_params, select
 from deltaspace.world.captions import caption
 from deltaspace.world.probes import zero_shot_accuracy
 from deltaspace.world.renderer import render
@@ -34,16 +35,68 @@ EVAL_STREAM = "clip-eval"
 EVAL_SETS: tuple[tuple[str, str, str], ...] = (("mini-ffhq", "ffhq", "ffhq"), ("mini-celeba", "celeba", "celeba"))
 
 
-def training_batch(seed: int, indices: np.ndarray, size: int = 32) -> tuple[torch.Tensor, list[str]]:
-    """Renders (N, 3, size, size) in [-1, 1] and captions for items `indices` of the training stream."""
+def training_params(seed: int, indices: np.ndarray) -> Params:
+    """Attributes of training items `indices`: minimal pairs drawn from the uniform prior.
+
+    Items 2g and 2g+1 share face g of the stream (identity, pose and all attributes) except one
+    attribute, picked uniformly, to which item 2g+1 gets another value. Every value stays equally
+    likely, and each batch holds hard negatives that differ in a single attribute: without them the
+    contrastive loss is solved by the coarse attributes (colours) and fine ones (smile, eye size,
+    eyeglasses, bangs) stay at chance for far longer than the training budget.
+    """
     indices = np.asarray(indices, dtype=np.int64)
-    params = sample_params(seed, TRAIN_STREAM, indices, "uniform")
+    groups = indices // 2
+    params = sample_params(seed, TRAIN_STREAM, groups, "uniform")
+    u = rng.uniform(seed, TRAIN_STREAM + "/partner", groups, 2)
+    names = list(ATTRIBUTES)
+    which = np.minimum((u[:, 0] * len(names)).astype(np.int64), len(names) - 1)
+    partner = indices % 2 == 1
+    for k, name in enumerate(names):
+        rows = partner & (which == k)
+        n_values = len(ATTRIBUTES[name])
+        shift = 1 + np.minimum((u[:, 1] * (n_values - 1)).astype(np.int64), n_values - 2)
+        params[name] = np.where(rows, (params[name] + shift) % n_values, params[name])
+    return params
+
+
+def training_batch(seed: int, indices: np.ndarray, size: int = 32) -> tuple[torch.Tensor, list[str], np.ndarray]:
+    """Renders (N, 3, size, size) in [-1, 1], captions, and which captions also hold for the partner.
+
+    Pair g is rendered in the mini-FFHQ style if g is even, the mini-CelebA style if g is odd.
+    `indices` must hold whole pairs in order (2g, 2g+1, ...). ``shared[i]`` is True when caption i
+    is just as true of item i's partner (it does not mention the attribute the two differ in):
+    caption i is then redrawn for the partner's attributes with item i's random draws, and the
+    same text means the same statement holds. Such a partner is no negative for that caption.
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    if len(indices) % 2 or np.any(indices[0::2] % 2) or np.any(indices[1::2] != indices[0::2] + 1):
+        raise ValueError("training batches must hold whole pairs (2g, 2g+1) in order")
+    params = training_params(seed, indices)
     images = torch.empty(len(indices), 3, size, size)
     for parity, style in ((0, "ffhq"), (1, "celeba")):
-        rows = np.flatnonzero(indices % 2 == parity)
+        rows = np.flatnonzero((indices // 2) % 2 == parity)
         if rows.size:
             images[torch.from_numpy(rows)] = render(select(params, rows), size, style)
-    return images, caption(params, seed, indices)
+    texts = caption(params, seed, indices)
+    partner = np.arange(len(indices)) ^ 1
+    texts_for_partner = caption(select(params, partner), seed, indices)
+    shared = np.array([a == b for a, b in zip(texts, texts_for_partner)])
+    return images, texts, shared
+
+
+def paired_clip_loss(
+    image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: torch.Tensor, shared: np.ndarray
+) -> torch.Tensor:
+    """Symmetric InfoNCE (CLIP loss) over the batch, where a partner image that caption i also
+    describes (``shared[i]``) is left out of the negatives in both directions."""
+    n = image_features.shape[0]
+    logits = logit_scale * image_features @ text_features.T  # (images, texts)
+    texts = torch.from_numpy(np.flatnonzero(shared))
+    mask = torch.zeros(n, n, dtype=torch.bool)
+    mask[texts ^ 1, texts] = True  # image partner(i) vs text i
+    logits = logits.masked_fill(mask, float("-inf"))
+    labels = torch.arange(n)
+    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
 
 
 def lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
@@ -103,11 +156,12 @@ def train_clip(
     eval_every: int = 0,
 ) -> dict:
     """Train a mini CLIP, save it with ``save_clip`` to `out_path`, return summary metrics."""
+    if batch_size % 2:
+        raise ValueError(f"batch_size must be even (pairs), got {batch_size}")
     torch.set_num_threads(threads)
     start = time.time()
     model, tokenizer = create_mini(arch_name, seed)
     model.train()
-    loss_fn = open_clip.ClipLoss()
     opt = torch.optim.AdamW(_param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.98), eps=1e-6)
     warmup = max(1, steps // 20) if warmup is None else max(1, warmup)
     torch.manual_seed(seed)  # nothing below draws from torch today; keeps any future draw seeded
@@ -117,9 +171,9 @@ def train_clip(
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, lr, warmup)
         indices = np.arange(step * batch_size, (step + 1) * batch_size)
-        images, texts = training_batch(seed, indices, size)
+        images, texts, shared = training_batch(seed, indices, size)
         image_features, text_features, logit_scale = model(images, tokenizer(texts))
-        loss = loss_fn(image_features, text_features, logit_scale)
+        loss = paired_clip_loss(image_features, text_features, logit_scale, shared)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

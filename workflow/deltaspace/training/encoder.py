@@ -71,11 +71,15 @@ def evaluate_inversion(
     style: str = "ffhq",
     batch_size: int = 256,
 ) -> dict:
-    """Mean inversion PSNR of G(E(x)) vs x, and the generator's ceiling G(z) vs x, on held-out renders."""
+    """On `count` held-out renders: mean inversion PSNR of G(E(x)) vs x, the generator's ceiling
+    (G(z) vs x), the W+ MSE to G.mapping(z), and the encoder's throughput (images/s)."""
     inv, ceil, lat = [], [], []
+    encode_seconds = 0.0
     for lo in range(0, count, batch_size):
         z, x = render_batch(G, seed, EVAL_STREAM, range(lo, min(count, lo + batch_size)), prior, style)
-        wplus = encode(E, x)
+        t0 = time.perf_counter()
+        wplus = encode(E, x, batch_size=batch_size)
+        encode_seconds += time.perf_counter() - t0
         inv.append(psnr_db(G.synthesis_wplus(wplus, noise_mode="const"), x))
         ceil.append(psnr_db(G(z, noise_mode="const"), x))
         lat.append((wplus - G.mapping(z).unsqueeze(1)).square().mean((1, 2)))
@@ -83,6 +87,7 @@ def evaluate_inversion(
         "psnr_db": float(torch.cat(inv).mean()),
         "generator_psnr_db": float(torch.cat(ceil).mean()),
         "latent_mse": float(torch.cat(lat).mean()),
+        "encoder_images_per_second": float(count / max(encode_seconds, 1e-9)),
     }
 
 
@@ -112,24 +117,54 @@ def train_encoder(
     eval_count: int = 512,
     threads: int = 2,
     recon_fraction: float = 0.25,
+    recon_batch: int | None = None,
     recon_weight: float = 1.0,
     latent_weight: float = 1.0,
     delta_weight: float = 2e-4,
+    latent_target: str = "mapping",
 ) -> dict:
-    """Train an E4EEncoder against the generator at `generator_path`, save it with save_encoder.
+    """Train an E4EEncoder against the generator at `generator_path`; save it with save_encoder.
 
-    arch: encoder settings (mini_e4e_arch defaults sized for the generator, overridden by these).
-    recon_fraction: the last fraction of steps that add the reconstruction loss (0 = never).
-    Returns {"psnr_db", "generator_psnr_db", "latent_mse", "steps", "seconds"}.
+    arch: encoder settings; mini_e4e_arch() sized for the generator, overridden by these keys.
+    recon_fraction: the last fraction of the steps adds the reconstruction loss (0 = never), on
+    the first `recon_batch` items of each batch (None = all).
+    latent_target: "mapping" = G.mapping(z); "canonical" = G.mapping of z with its nuisance
+    components (those the renderer ignores) replaced by one fixed draw, a target that is a
+    function of the image alone.
+    Returns {"psnr_db", "generator_psnr_db", "latent_mse", "encoder_images_per_second", "steps",
+    "seconds", "train_seconds"}.
     """
     if steps < 1 or batch_size < 1:
         raise ConfigError(f"train_encoder: steps and batch_size must be >= 1, got {steps}, {batch_size}")
     if not 0.0 <= recon_fraction <= 1.0:
         raise ConfigError(f"train_encoder: recon_fraction must be in [0, 1], got {recon_fraction}")
+    if latent_target not in ("mapping", "canonical"):
+        raise ConfigError(f"train_encoder: latent_target must be 'mapping' or 'canonical', got {latent_target!r}")
+    previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
+    try:
+        summary = _train(
+            out_path, generator_path=generator_path, arch=arch, prior=prior, style=style, steps=steps,
+            batch_size=batch_size, lr=lr, seed=seed, eval_count=eval_count,
+            recon_fraction=recon_fraction, recon_batch=recon_batch or batch_size,
+            recon_weight=recon_weight, latent_weight=latent_weight, delta_weight=delta_weight,
+            latent_target=latent_target,
+        )
+    finally:
+        torch.set_num_threads(previous_threads)
+    log.info(
+        "encoder: inversion PSNR %.2f dB (generator ceiling %.2f dB), latent MSE %.4f, %d steps x %d, "
+        "train %.0f s, total %.0f s, inference %.0f img/s",
+        summary["psnr_db"], summary["generator_psnr_db"], summary["latent_mse"], steps, batch_size,
+        summary["train_seconds"], summary["seconds"], summary["encoder_images_per_second"],
+    )
+    return summary
+
+
+def _train(out_path, *, generator_path, arch, prior, style, steps, batch_size, lr, seed, eval_count,
+           recon_fraction, recon_batch, recon_weight, latent_weight, delta_weight, latent_target) -> dict:
     torch.manual_seed(seed)
     start = time.time()
-
     G, latent_avg = load_generator(generator_path, "generator checkpoint")
     G.eval().requires_grad_(False)
     E = E4EEncoder(**_encoder_arch(arch, G))
@@ -140,22 +175,27 @@ def train_encoder(
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda t: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, steps) / steps))
     )
+    nuisance = torch.from_numpy(rng.normal(seed, "encoder-canonical", [0], G.style_dim))
+    nuisance = nuisance[:, attributes.NUM_FACTORS :]
     recon_start = steps - int(round(recon_fraction * steps))
 
-    bar = tqdm(range(steps), desc="train encoder", mininterval=5.0)
+    bar = tqdm(range(steps), desc="train encoder", unit="step", mininterval=5.0)
     for step in bar:
         idx = range(step * batch_size, (step + 1) * batch_size)
         z, x = render_batch(G, seed, TRAIN_STREAM, idx, prior, style)
         with torch.no_grad():
+            if latent_target == "canonical":
+                z = torch.cat([z[:, : attributes.NUM_FACTORS], nuisance.expand(len(z), -1)], 1)
             w_true = G.mapping(z).unsqueeze(1)
         wplus = E(preprocess(E, x))
         latent = (wplus - w_true).square().mean()
+        # e4e's delta regularisation: keep entries close to entry 0 unless the images need otherwise
         delta = (wplus[:, 1:] - wplus[:, :1]).norm(dim=2).mean(0).sum()
         loss = latent_weight * latent + delta_weight * delta
         recon = torch.zeros(())
         if step >= recon_start and recon_weight > 0:
-            y = G.synthesis_wplus(wplus, noise_mode="const")
-            recon = F.l1_loss(y, x) + F.mse_loss(y, x)
+            y = G.synthesis_wplus(wplus[:recon_batch], noise_mode="const")
+            recon = F.l1_loss(y, x[:recon_batch]) + F.mse_loss(y, x[:recon_batch])
             loss = loss + recon_weight * recon
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -168,8 +208,7 @@ def train_encoder(
 
     E.eval()
     metrics = evaluate_inversion(E, G, seed=seed, count=eval_count, prior=prior, style=style)
-    seconds = time.time() - start
-    summary = {**metrics, "steps": steps, "seconds": round(seconds, 1),
+    summary = {**metrics, "steps": steps, "seconds": round(time.time() - start, 1),
                "train_seconds": round(train_seconds, 1)}
     save_encoder(out_path, E, {
         **summary,
@@ -180,9 +219,10 @@ def train_encoder(
         "lr": lr,
         "seed": seed,
         "recon_fraction": recon_fraction,
+        "recon_batch": recon_batch,
+        "recon_weight": recon_weight,
+        "latent_weight": latent_weight,
+        "delta_weight": delta_weight,
+        "latent_target": latent_target,
     })
-    log.info(
-        "encoder: inversion PSNR %.2f dB (generator ceiling %.2f dB), latent MSE %.4f, %d steps, %.0f s",
-        summary["psnr_db"], summary["generator_psnr_db"], summary["latent_mse"], steps, seconds,
-    )
     return summary

@@ -119,7 +119,7 @@ def _describe(values: dict[str, int], chosen: list[str], u: np.ndarray) -> str:
     mentioned = set(chosen)
     if "hair_color" in mentioned or "hair_length" in mentioned:
         # One hair phrase: "long blond hair", "short hair", "red hair".
-        length = _pick(("short", "long"), 0.0 if values["hair_length"] == 0 else 0.99) if "hair_length" in mentioned else ""
+        length = ("short", "long")[values["hair_length"]] if "hair_length" in mentioned else ""
         if "hair_color" in mentioned:
             color = _pick(_SYNONYMS["hair_color"][values["hair_color"]], syn["hair_color"])
             withs.append(f"{length} {color}".strip())

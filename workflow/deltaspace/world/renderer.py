@@ -168,7 +168,12 @@ def _rgb(color: torch.Tensor) -> torch.Tensor:
 
 
 def render(params: Params, size: int = 32, style: str = "ffhq") -> torch.Tensor:
-    """Render faces as float32 images (N, 3, size, size) in [-1, 1]."""
+    """Render faces as float32 CPU images (N, 3, size, size) in [-1, 1].
+
+    ``params`` holds every factor of ``attributes.FACTORS`` as an (N,) array (class indices for
+    attributes; identity in [0, 1] and pose in [-1, 1], clamped). Deterministic, and each face's
+    pixels depend on that face alone.
+    """
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; expected one of {STYLES}")
     size = int(size)
@@ -218,7 +223,7 @@ def _render(idx, ident, pose, n: int, size: int, celeba: bool) -> torch.Tensor:
         cv.figure = torch.zeros(n, 1, size, size)
     s = cv.scale  # image units -> pixels
 
-    # Identity geometry in image units, then in pixels.
+    # Identity geometry in face units (times s: pixels).
     cy = FACE_CY
     rx = 0.44 + 0.06 * ident["face_width"]
     ry = 0.56 + 0.06 * ident["face_height"]

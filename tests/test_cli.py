@@ -1,0 +1,35 @@
+import subprocess
+import sys
+
+import numpy as np
+
+from deltaspace.cli import build_parser, main
+from deltaspace.io.shards import read_shard, shard_name
+
+
+def test_every_stage_has_a_subcommand():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "stage")
+    assert {"render-dataset", "train-generator", "train-encoder", "train-clip", "invert-shard", "sample-shard",
+            "clip-images-shard", "clip-codes-shard", "table-manifest", "fidelity-report"} <= set(sub.choices)
+
+
+def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
+    spec = '{"format": "deltaspace", "checkpoint": "%s"}' % (tmp_path / "missing.pt")
+    code = main(["sample-shard", "--generator", spec, "--part", "0", "--rows-per-shard", "4", "--count", "4",
+                 "--seed", "0", "--out", str(tmp_path / shard_name(0))])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "models.generator.checkpoint" in err and "missing.pt" in err and "Traceback" not in err
+
+
+def test_render_dataset_subcommand(tmp_path):
+    out = tmp_path / "ds"
+    proc = subprocess.run([sys.executable, "-m", "deltaspace", "render-dataset", "--out", str(out), "--name", "d",
+                           "--count", "5", "--prior", "ffhq", "--style", "ffhq"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (out / "images").iterdir()) == [f"{i:06d}.png" for i in range(5)]
+    import pandas as pd
+
+    attrs = pd.read_parquet(out / "attributes.parquet")
+    assert list(attrs["file"]) == [f"{i:06d}.png" for i in range(5)] and "smile" in attrs

@@ -1,0 +1,7 @@
+"""`python -m deltaspace` is the `deltaspace` command."""
+
+import sys
+
+from deltaspace.cli import main
+
+sys.exit(main())
