@@ -100,7 +100,8 @@ def test_missing_image_folder_names_the_key(real_world, tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     proc = _snakemake(tmp_path, "-n")
     assert proc.returncode != 0
-    assert "datasets.faces.images" in proc.stderr and "nowhere" in proc.stderr
+    out = proc.stdout + proc.stderr
+    assert "datasets.faces.images" in out and "nowhere" in out
 
 
 def test_missing_checkpoint_names_the_key(real_world, tmp_path):
@@ -109,4 +110,5 @@ def test_missing_checkpoint_names_the_key(real_world, tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     proc = _snakemake(tmp_path, "-n")
     assert proc.returncode != 0
-    assert "models.encoder.checkpoint" in proc.stderr and "e4e_missing.pt" in proc.stderr
+    out = proc.stdout + proc.stderr
+    assert "models.encoder.checkpoint" in out and "e4e_missing.pt" in out

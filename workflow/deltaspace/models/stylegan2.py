@@ -182,19 +182,30 @@ class ModulatedConv2d(nn.Module):
         b, cin, h, w = x.shape
         assert cin == self.in_channel, f"ModulatedConv2d: input has {cin} channels, layer expects {self.in_channel}"
         assert s.shape == (b, cin), f"ModulatedConv2d: style shape {tuple(s.shape)}, expected {(b, cin)}"
-        weight = self.weight[0] * self.scale  # (out, in, k, k)
         if fused:
-            return self._forward_grouped(x, s, weight)
+            return self._forward_grouped(x, s, self.weight[0] * self.scale)
+        out, dcoefs = self.forward_undemodulated(x, s)
+        if dcoefs is not None:
+            out = out * dcoefs.view(b, self.out_channel, 1, 1)
+        return out
+
+    def forward_undemodulated(self, x: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Fast path without the last step: (conv of x * s with the shared weight, dcoefs (B, out) or None).
+
+        The caller multiplies by the demodulation coefficients, which lets StyledConv fold that
+        product into its bias/noise/activation step.
+        """
+        b, cin = s.shape
+        weight = self.weight[0] * self.scale  # (out, in, k, k)
         x = x * s.view(b, cin, 1, 1)
         if self.upsample:
             out = self.blur(F.conv_transpose2d(x, weight.transpose(0, 1), stride=2))
         else:
             out = F.conv2d(x, weight, padding=self.padding)
-        if self.demodulate:
-            # ||W[o] * s||^2 = sum_i s_i^2 * sum_kk W[o, i]^2, computed without per-sample weights.
-            dcoefs = torch.rsqrt(s.square() @ weight.square().sum((2, 3)).t() + 1e-8)
-            out = out * dcoefs.view(b, self.out_channel, 1, 1)
-        return out
+        if not self.demodulate:
+            return out, None
+        # ||W[o] * s||^2 = sum_i s_i^2 * sum_kk W[o, i]^2, computed without per-sample weights.
+        return out, torch.rsqrt(s.square() @ weight.square().sum((2, 3)).t() + 1e-8)
 
     def _forward_grouped(self, x: torch.Tensor, s: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         b, cin, h, w = x.shape
@@ -253,7 +264,19 @@ class StyledConv(nn.Module):
         self.activate = FusedLeakyReLU(out_channel)
 
     def forward(self, x: torch.Tensor, s: torch.Tensor, noise: torch.Tensor | None, fused: bool = False) -> torch.Tensor:
-        return self.activate(self.noise(self.conv(x, s, fused=fused), noise))
+        if fused:  # reference: the three steps exactly as rosinality writes them
+            return self.activate(self.noise(self.conv(x, s, fused=True), noise))
+        # Same result in two passes over the activations instead of five: leaky ReLU is positively
+        # homogeneous, so sqrt(2) * lrelu(d * y + n + b) = lrelu(sqrt(2) d * y + sqrt(2) (n + b)),
+        # where only y is large; d (demodulation), n (noise) and b (bias) are small tensors.
+        y, dcoefs = self.conv.forward_undemodulated(x, s)
+        offset = self.activate.bias.view(1, -1, 1, 1)
+        if noise is not None:
+            offset = offset + self.noise.weight * noise
+        # the offset must share y's memory layout (channels_last): mixed layouts take a slow path
+        offset = (offset * _SQRT2).contiguous(memory_format=torch.channels_last)
+        b, c = y.shape[:2]
+        return F.leaky_relu(torch.addcmul(offset, y, dcoefs.view(b, c, 1, 1) * _SQRT2), 0.2)
 
 
 class ToRGB(nn.Module):

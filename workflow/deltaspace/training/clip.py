@@ -35,66 +35,75 @@ EVAL_STREAM = "clip-eval"
 EVAL_SETS: tuple[tuple[str, str, str], ...] = (("mini-ffhq", "ffhq", "ffhq"), ("mini-celeba", "celeba", "celeba"))
 
 
-def training_params(seed: int, indices: np.ndarray) -> Params:
-    """Attributes of training items `indices`: minimal pairs drawn from the uniform prior.
+def training_params(seed: int, indices: np.ndarray, group_size: int = 2) -> Params:
+    """Attributes of training items `indices`, drawn from the uniform prior in groups of variants.
 
-    Items 2g and 2g+1 share face g of the stream (identity, pose and all attributes) except one
-    attribute, picked uniformly, to which item 2g+1 gets another value. Every value stays equally
-    likely, and each batch holds hard negatives that differ in a single attribute: without them the
-    contrastive loss is solved by the coarse attributes (colours) and fine ones (smile, eye size,
-    eyeglasses, bangs) stay at chance for far longer than the training budget.
+    Item i belongs to group g = i // group_size, which draws one face of the stream (identity,
+    pose and all attributes). Member 0 shows that face; every other member changes one attribute,
+    picked uniformly, to another value. Every value stays equally likely, and each batch holds
+    hard negatives that differ in a single attribute: without them the contrastive loss is solved
+    by the coarse attributes (colours) and fine ones (smile, eye size, eyeglasses, bangs) lag far
+    behind. group_size=1 gives independent faces.
     """
     indices = np.asarray(indices, dtype=np.int64)
-    groups = indices // 2
-    params = sample_params(seed, TRAIN_STREAM, groups, "uniform")
-    u = rng.uniform(seed, TRAIN_STREAM + "/partner", groups, 2)
+    params = sample_params(seed, TRAIN_STREAM, indices // group_size, "uniform")
+    u = rng.uniform(seed, TRAIN_STREAM + "/variant", indices, 2)
     names = list(ATTRIBUTES)
     which = np.minimum((u[:, 0] * len(names)).astype(np.int64), len(names) - 1)
-    partner = indices % 2 == 1
+    variant = indices % group_size != 0
     for k, name in enumerate(names):
-        rows = partner & (which == k)
+        rows = variant & (which == k)
         n_values = len(ATTRIBUTES[name])
         shift = 1 + np.minimum((u[:, 1] * (n_values - 1)).astype(np.int64), n_values - 2)
         params[name] = np.where(rows, (params[name] + shift) % n_values, params[name])
     return params
 
 
-def training_batch(seed: int, indices: np.ndarray, size: int = 32) -> tuple[torch.Tensor, list[str], np.ndarray]:
-    """Renders (N, 3, size, size) in [-1, 1], captions, and which captions also hold for the partner.
+def training_batch(
+    seed: int, indices: np.ndarray, size: int = 32, group_size: int = 2
+) -> tuple[torch.Tensor, list[str], np.ndarray]:
+    """Renders (N, 3, size, size) in [-1, 1], captions, and the (image, text) pairs to leave out.
 
-    Pair g is rendered in the mini-FFHQ style if g is even, the mini-CelebA style if g is odd.
-    `indices` must hold whole pairs in order (2g, 2g+1, ...). ``shared[i]`` is True when caption i
-    is just as true of item i's partner (it does not mention the attribute the two differ in):
-    caption i is then redrawn for the partner's attributes with item i's random draws, and the
-    same text means the same statement holds. Such a partner is no negative for that caption.
+    Group g is rendered in the mini-FFHQ style if g is even, the mini-CelebA style if g is odd.
+    `indices` must hold whole groups. Caption i may be just as true of another member j of its
+    group (it does not mention the attribute they differ in): caption i is redrawn for j's
+    attributes with item i's random draws, and the same text means the same statement holds.
+    Such (j, i) are returned as rows of `exclude` (batch positions): j is no negative for i.
     """
     indices = np.asarray(indices, dtype=np.int64)
-    if len(indices) % 2 or np.any(indices[0::2] % 2) or np.any(indices[1::2] != indices[0::2] + 1):
-        raise ValueError("training batches must hold whole pairs (2g, 2g+1) in order")
-    params = training_params(seed, indices)
-    images = torch.empty(len(indices), 3, size, size)
+    n = len(indices)
+    if n % group_size or np.any(indices.reshape(-1, group_size) - indices[::group_size, None] != np.arange(group_size)) \
+            or np.any(indices[::group_size] % group_size):
+        raise ValueError(f"training batches must hold whole groups of {group_size} items in order")
+    params = training_params(seed, indices, group_size)
+    images = torch.empty(n, 3, size, size)
     for parity, style in ((0, "ffhq"), (1, "celeba")):
-        rows = np.flatnonzero((indices // 2) % 2 == parity)
+        rows = np.flatnonzero((indices // group_size) % 2 == parity)
         if rows.size:
             images[torch.from_numpy(rows)] = render(select(params, rows), size, style)
     texts = caption(params, seed, indices)
-    partner = np.arange(len(indices)) ^ 1
-    texts_for_partner = caption(select(params, partner), seed, indices)
-    shared = np.array([a == b for a, b in zip(texts, texts_for_partner)])
-    return images, texts, shared
+    exclude = []
+    pos = np.arange(n)
+    for offset in range(1, group_size):
+        other = (pos // group_size) * group_size + (pos + offset) % group_size
+        redrawn = caption(select(params, other), seed, indices)
+        same = np.flatnonzero([a == b for a, b in zip(texts, redrawn)])
+        exclude.append(np.stack([other[same], same], axis=1))
+    exclude = np.concatenate(exclude) if exclude else np.zeros((0, 2), dtype=np.int64)
+    return images, texts, exclude
 
 
-def paired_clip_loss(
-    image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: torch.Tensor, shared: np.ndarray
+def clip_loss(
+    image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: torch.Tensor, exclude: np.ndarray
 ) -> torch.Tensor:
-    """Symmetric InfoNCE (CLIP loss) over the batch, where a partner image that caption i also
-    describes (``shared[i]``) is left out of the negatives in both directions."""
+    """Symmetric InfoNCE (the CLIP loss) over the batch, with the (image, text) pairs in `exclude`
+    (images a caption describes just as well) left out of the negatives in both directions."""
     n = image_features.shape[0]
     logits = logit_scale * image_features @ text_features.T  # (images, texts)
-    texts = torch.from_numpy(np.flatnonzero(shared))
-    mask = torch.zeros(n, n, dtype=torch.bool)
-    mask[texts ^ 1, texts] = True  # image partner(i) vs text i
-    logits = logits.masked_fill(mask, float("-inf"))
+    if len(exclude):
+        mask = torch.zeros(n, n, dtype=torch.bool)
+        mask[torch.from_numpy(exclude[:, 0]), torch.from_numpy(exclude[:, 1])] = True
+        logits = logits.masked_fill(mask, float("-inf"))
     labels = torch.arange(n)
     return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
 
@@ -107,12 +116,21 @@ def lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
     return lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
+def _is_text(name: str) -> bool:
+    return not name.startswith("visual.") and name != "logit_scale"
+
+
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """No weight decay on gains, biases, norms and the logit scale (the usual CLIP recipe)."""
-    decay, no_decay = [], []
+    """Image / text tower groups; no weight decay on gains, biases, norms and the logit scale."""
+    groups = {}
     for name, p in model.named_parameters():
-        (no_decay if p.ndim < 2 or "logit_scale" in name else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        decay = p.ndim >= 2 and "logit_scale" not in name
+        key = ("text" if _is_text(name) else "image", decay)
+        groups.setdefault(key, []).append(p)
+    return [
+        {"params": ps, "weight_decay": weight_decay if decay else 0.0, "tower": tower}
+        for (tower, decay), ps in groups.items()
+    ]
 
 
 def evaluate_clip(
@@ -154,10 +172,13 @@ def train_clip(
     warmup: int | None = None,
     eval_count: int = 2000,
     eval_every: int = 0,
+    text_lr_scale: float = 1.0,
+    text_frozen_steps: int = 0,
+    group_size: int = 2,
 ) -> dict:
     """Train a mini CLIP, save it with ``save_clip`` to `out_path`, return summary metrics."""
-    if batch_size % 2:
-        raise ValueError(f"batch_size must be even (pairs), got {batch_size}")
+    if batch_size % group_size:
+        raise ValueError(f"batch_size {batch_size} must be a multiple of group_size {group_size}")
     torch.set_num_threads(threads)
     start = time.time()
     model, tokenizer = create_mini(arch_name, seed)
@@ -169,11 +190,12 @@ def train_clip(
     bar = tqdm(range(steps), desc="train clip", unit="step", mininterval=5.0)
     for step in bar:
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, steps, lr, warmup)
+            scale = 1.0 if group["tower"] == "image" else (0.0 if step < text_frozen_steps else text_lr_scale)
+            group["lr"] = lr_at(step, steps, lr, warmup) * scale
         indices = np.arange(step * batch_size, (step + 1) * batch_size)
-        images, texts, shared = training_batch(seed, indices, size)
+        images, texts, exclude = training_batch(seed, indices, size, group_size)
         image_features, text_features, logit_scale = model(images, tokenizer(texts))
-        loss = paired_clip_loss(image_features, text_features, logit_scale, shared)
+        loss = clip_loss(image_features, text_features, logit_scale, exclude)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
