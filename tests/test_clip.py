@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import open_clip
 import pytest
 import torch
 import torch.nn.functional as F
 
-from deltaspace.errors import CheckpointError
+from deltaspace.errors import CheckpointError, ConfigError
 from deltaspace.models import clip as C
 
 KEY = "models.clip.checkpoint"
@@ -31,6 +32,8 @@ def test_registry_holds_the_mini_configs():
     assert cfg["vision_cfg"]["image_size"] == 32
     assert isinstance(cfg["vision_cfg"]["layers"], list)  # a ModifiedResNet image tower
     assert "hf_model_name" not in cfg["text_cfg"]  # open_clip's own BPE tokenizer
+    with pytest.raises(ConfigError, match="no-such-arch"):
+        C.create_mini("no-such-arch")
 
 
 def test_create_is_deterministic_in_seed():
@@ -177,3 +180,59 @@ def test_imagenet_templates_are_the_official_79():
     assert len(C.IMAGENET_TEMPLATES) == 79
     assert "a photo of many {}." not in C.IMAGENET_TEMPLATES
     assert "a bad photo of a {}." in C.IMAGENET_TEMPLATES and all("{}" in t for t in C.IMAGENET_TEMPLATES)
+
+
+# --- training -------------------------------------------------------------------------------
+
+def test_training_batch_depends_on_item_indices_only():
+    from deltaspace.training.clip import training_batch
+
+    images, texts, params = training_batch(0, np.arange(10, 16))
+    part_images, part_texts, _ = training_batch(0, np.arange(12, 14))
+    assert images.shape == (6, 3, 32, 32) and len(texts) == 6
+    assert torch.equal(images[2:4], part_images) and texts[2:4] == part_texts
+    assert float(images.min()) >= -1.0 and float(images.max()) <= 1.0
+    # Even items in the mini-FFHQ style, odd ones in the mini-CelebA style.
+    from deltaspace.world.attributes import select
+    from deltaspace.world.renderer import render
+
+    assert torch.equal(images[0:1], render(select(params, [0]), 32, "ffhq"))
+    assert torch.equal(images[1:2], render(select(params, [1]), 32, "celeba"))
+
+
+def test_train_clip_smoke(tmp_path):
+    from deltaspace.training.clip import train_clip
+
+    path = tmp_path / "clip.pt"
+    summary = train_clip(
+        path, arch_name="deltaspace-tiny", steps=2, image_steps=2, batch_size=8, lr=1e-3, seed=0, threads=1,
+        eval_count=16,
+    )
+    assert set(summary["zero_shot"]) == {"mini-ffhq", "mini-celeba"}
+    assert 0.0 <= summary["min_accuracy"] <= 1.0 and summary["steps"] == 2
+    model, tokenizer = C.load_clip(path, KEY)
+    assert C.encode_images(model, _images(2, 32)).shape == (2, 64)
+    ckpt = torch.load(path, weights_only=True)
+    assert ckpt["extra"]["training"]["lock_image"] is True
+
+
+def test_locked_image_tower_is_unchanged_by_contrastive_stage(tmp_path):
+    import deltaspace.training.clip as T
+
+    seen = {}
+    real = T.warm_up_image_tower
+
+    def spy(model, *args, **kwargs):
+        losses = real(model, *args, **kwargs)
+        seen["visual"] = {k: v.clone() for k, v in model.visual.state_dict().items()}
+        return losses
+
+    T.warm_up_image_tower = spy
+    try:
+        T.train_clip(tmp_path / "c.pt", arch_name="deltaspace-tiny", steps=2, image_steps=1, batch_size=8,
+                     lr=1e-2, seed=0, threads=1, eval_count=8)
+    finally:
+        T.warm_up_image_tower = real
+    model, _ = C.load_clip(tmp_path / "c.pt", KEY)
+    after = model.visual.state_dict()
+    assert all(torch.equal(seen["visual"][k], after[k]) for k in after)

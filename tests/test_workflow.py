@@ -1,6 +1,12 @@
-"""End-to-end: the tiny mini-world config through Snakemake, every stage, twice (determinism)."""
+"""End-to-end: the tiny mini-world config through Snakemake, every stage.
+
+A second run in a fresh folder reuses the first run's rendered datasets and trained models (the
+trainers' own determinism is tested beside each trainer) and redoes every data stage: its shards
+must equal the first run's, value for value.
+"""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-import torch
 
 from deltaspace.io.shards import read_manifest, read_table
 
@@ -28,9 +33,13 @@ def runs(tmp_path_factory):
     dirs = []
     for name in ("a", "b"):
         workdir = tmp_path_factory.mktemp(name)
+        if dirs:  # second run: same datasets and models, every data stage again
+            for part in ("world", "models"):
+                shutil.copytree(dirs[0] / part, workdir / "results" / "mini" / part, copy_function=shutil.copy2)
         proc = run_snakemake(workdir)
         assert proc.returncode == 0, proc.stderr[-4000:]
         dirs.append(workdir / "results" / "mini")
+    assert "train_generator" not in proc.stderr and "invert_shard" in proc.stderr
     return dirs
 
 
@@ -73,18 +82,17 @@ def test_fidelity_report_written(runs):
     assert (runs[0] / "reports" / "fidelity.png").stat().st_size > 0
 
 
-def test_two_runs_are_identical(runs):
+def test_two_runs_give_identical_tables(runs):
     a, b = runs
     for kind in ("codes", "clip"):
         for table in TABLES:
             ta, tb = read_table(a / kind / table), read_table(b / kind / table)
             for col in ta:
                 np.testing.assert_array_equal(ta[col], tb[col], err_msg=f"{kind}/{table}/{col}")
-    for model in ("generator", "encoder", "clip"):
-        sa = torch.load(a / "models" / f"{model}.pt", weights_only=True)["state_dict"]
-        sb = torch.load(b / "models" / f"{model}.pt", weights_only=True)["state_dict"]
-        for key in sa:
-            assert torch.equal(sa[key], sb[key]), f"{model}: {key}"
+    ra = json.loads((a / "reports" / "fidelity.json").read_text())
+    rb = json.loads((b / "reports" / "fidelity.json").read_text())
+    ra.pop("seconds"), rb.pop("seconds")
+    assert ra == rb
 
 
 def test_rerun_does_nothing_and_lost_shard_is_redone(runs):

@@ -58,7 +58,10 @@ def real_e4e_arch(n_latent: int = 18, style_dim: int = 512) -> dict:
 
 
 def mini_e4e_arch(n_latent: int = 8, style_dim: int = 128) -> dict:
-    """A small encoder for the 32 px mini world (see training/encoder.py for its speed)."""
+    """A small encoder for the 32 px mini world: 0.6 M parameters, about 2,300 images/s of
+    inference on one CPU thread (batch 256). Unlike e4e its stem is strided (full-resolution
+    layers would take most of the time at 32 px): the backbone starts at 16 px and c1, c2, c3 are
+    4, 2 and 1 px maps."""
     coarse, middle = default_level_bounds(n_latent)
     return {
         "input_size": 32,
@@ -71,7 +74,6 @@ def mini_e4e_arch(n_latent: int = 8, style_dim: int = 128) -> dict:
         "style_hidden": 64,
         "coarse_ind": coarse,
         "middle_ind": middle,
-        # a strided stem: full-resolution layers would cost most of the time at 32 px
         "stem_stride": 2,
     }
 
@@ -191,6 +193,14 @@ class E4EEncoder(nn.Module):
 
     `latent_avg` is a non-persistent buffer (not in state_dict, so the keys match the
     official checkpoint); the loaders below set it.
+
+    Arguments (all stored in `self.arch`, which save_encoder writes beside the weights):
+    input_size: side of the (square) input; stem_channels / stem_stride: the first conv;
+    blocks: [[depth, units], ...] of IR(-SE) units, the first unit of each block halving the
+    resolution (at least 3 blocks; the last three give c1, c2, c3); unit: "ir_se" or "ir";
+    se_reduction: SE bottleneck ratio; n_latent / style_dim: the W+ shape; style_hidden: width of
+    the style blocks' convs; coarse_ind / middle_ind: entry boundaries between the c3, p2 and
+    p1 feature maps.
     """
 
     def __init__(

@@ -29,9 +29,9 @@ def train_encoder(*, out: Path, generator: Path, arch: dict | None = None, steps
 
 @stage("train-clip")
 def train_clip(*, out: Path, arch: str, steps: int, batch_size: int, lr: float, size: int = 32,
-               seed: int = 0, threads: int = 1) -> dict:
+               image_steps: int = 400, seed: int = 0, threads: int = 1) -> dict:
     """Train the mini CLIP contrastively on renders and captions made from their attributes."""
     from ..training.clip import train_clip as run
 
     return run(out, arch_name=arch, steps=steps, batch_size=batch_size, lr=lr, seed=seed, size=size,
-               threads=threads)
+               image_steps=image_steps, threads=threads)

@@ -5,11 +5,13 @@ Every training image is a render of params_from_normal(z) for a z drawn from del
 distilled so that G(z) looks like that render; the true W+ of the render is therefore
 G.mapping(z) broadcast to every entry. Losses:
 
-* latent: MSE between the predicted W+ and that target (cheap; it carries most of the learning,
-  but it is noisy: the renderer ignores most components of z, the mapping does not);
+* latent: MSE between the predicted W+ and that target. Cheap, and it carries the early
+  learning, but it is noisy where the generator's mapping sees components of z that the
+  renderer ignores, and it cannot see the generator's own errors;
 * reconstruction: L1 + MSE between G.synthesis(predicted W+) and the render, through the frozen
-  generator. It is the expensive part (a generator forward and backward per image), so it is
-  switched on only for the last `recon_fraction` of the steps;
+  generator. It is the expensive part (a generator forward and backward per image), so by
+  default it runs on the first 16 images of each batch only; `recon_fraction` can restrict it
+  to the last steps. It lets the encoder find codes that render the image better than G.mapping(z);
 * e4e's delta regularisation: L2 norm of each entry's offset from entry 0.
 
 Evaluation: inversion PSNR (dB, images in [0, 1]) of G(E(x)) against x on `eval_count` renders
@@ -116,21 +118,17 @@ def train_encoder(
     seed: int,
     eval_count: int = 512,
     threads: int = 2,
-    recon_fraction: float = 0.25,
-    recon_batch: int | None = None,
-    recon_weight: float = 1.0,
+    recon_fraction: float = 1.0,
+    recon_batch: int | None = 16,
+    recon_weight: float = 4.0,
     latent_weight: float = 1.0,
     delta_weight: float = 2e-4,
-    latent_target: str = "mapping",
 ) -> dict:
     """Train an E4EEncoder against the generator at `generator_path`; save it with save_encoder.
 
     arch: encoder settings; mini_e4e_arch() sized for the generator, overridden by these keys.
-    recon_fraction: the last fraction of the steps adds the reconstruction loss (0 = never), on
-    the first `recon_batch` items of each batch (None = all).
-    latent_target: "mapping" = G.mapping(z); "canonical" = G.mapping of z with its nuisance
-    components (those the renderer ignores) replaced by one fixed draw, a target that is a
-    function of the image alone.
+    recon_fraction: the last fraction of the steps adds the reconstruction loss (1 = every step,
+    0 = never), computed on the first `recon_batch` items of each batch (None = all of them).
     Returns {"psnr_db", "generator_psnr_db", "latent_mse", "encoder_images_per_second", "steps",
     "seconds", "train_seconds"}.
     """
@@ -138,17 +136,16 @@ def train_encoder(
         raise ConfigError(f"train_encoder: steps and batch_size must be >= 1, got {steps}, {batch_size}")
     if not 0.0 <= recon_fraction <= 1.0:
         raise ConfigError(f"train_encoder: recon_fraction must be in [0, 1], got {recon_fraction}")
-    if latent_target not in ("mapping", "canonical"):
-        raise ConfigError(f"train_encoder: latent_target must be 'mapping' or 'canonical', got {latent_target!r}")
+    if prior not in attributes.PRIORS or style not in renderer.STYLES:
+        raise ConfigError(f"train_encoder: unknown prior {prior!r} or style {style!r}")
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         summary = _train(
             out_path, generator_path=generator_path, arch=arch, prior=prior, style=style, steps=steps,
             batch_size=batch_size, lr=lr, seed=seed, eval_count=eval_count,
-            recon_fraction=recon_fraction, recon_batch=recon_batch or batch_size,
+            recon_fraction=recon_fraction, recon_batch=min(recon_batch or batch_size, batch_size),
             recon_weight=recon_weight, latent_weight=latent_weight, delta_weight=delta_weight,
-            latent_target=latent_target,
         )
     finally:
         torch.set_num_threads(previous_threads)
@@ -162,7 +159,7 @@ def train_encoder(
 
 
 def _train(out_path, *, generator_path, arch, prior, style, steps, batch_size, lr, seed, eval_count,
-           recon_fraction, recon_batch, recon_weight, latent_weight, delta_weight, latent_target) -> dict:
+           recon_fraction, recon_batch, recon_weight, latent_weight, delta_weight) -> dict:
     torch.manual_seed(seed)
     start = time.time()
     G, latent_avg = load_generator(generator_path, "generator checkpoint")
@@ -171,12 +168,10 @@ def _train(out_path, *, generator_path, arch, prior, style, steps, batch_size, l
     E.set_latent_avg(latent_avg)  # predictions start at the average face
     E.train()
     opt = torch.optim.Adam(E.parameters(), lr=lr, betas=(0.9, 0.99))
-    # cosine decay to 5% of lr: the last steps (with the reconstruction loss) fine-tune
+    # cosine decay to 5% of lr
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda t: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, steps) / steps))
     )
-    nuisance = torch.from_numpy(rng.normal(seed, "encoder-canonical", [0], G.style_dim))
-    nuisance = nuisance[:, attributes.NUM_FACTORS :]
     recon_start = steps - int(round(recon_fraction * steps))
 
     bar = tqdm(range(steps), desc="train encoder", unit="step", mininterval=5.0)
@@ -184,8 +179,6 @@ def _train(out_path, *, generator_path, arch, prior, style, steps, batch_size, l
         idx = range(step * batch_size, (step + 1) * batch_size)
         z, x = render_batch(G, seed, TRAIN_STREAM, idx, prior, style)
         with torch.no_grad():
-            if latent_target == "canonical":
-                z = torch.cat([z[:, : attributes.NUM_FACTORS], nuisance.expand(len(z), -1)], 1)
             w_true = G.mapping(z).unsqueeze(1)
         wplus = E(preprocess(E, x))
         latent = (wplus - w_true).square().mean()
@@ -223,6 +216,5 @@ def _train(out_path, *, generator_path, arch, prior, style, steps, batch_size, l
         "recon_weight": recon_weight,
         "latent_weight": latent_weight,
         "delta_weight": delta_weight,
-        "latent_target": latent_target,
     })
     return summary
