@@ -200,20 +200,28 @@ def test_training_batch_depends_on_item_indices_only():
     assert torch.equal(images[1:2], render(select(params, [1]), 32, "celeba"))
 
 
-def test_train_clip_smoke(tmp_path):
+@pytest.mark.parametrize("lock_image", [True, False])
+def test_train_clip_smoke(tmp_path, lock_image):
     from deltaspace.training.clip import train_clip
 
     path = tmp_path / "clip.pt"
     summary = train_clip(
         path, arch_name="deltaspace-tiny", steps=2, image_steps=2, batch_size=8, lr=1e-3, seed=0, threads=1,
-        eval_count=16,
+        eval_count=16, lock_image=lock_image,
     )
     assert set(summary["zero_shot"]) == {"mini-ffhq", "mini-celeba"}
     assert 0.0 <= summary["min_accuracy"] <= 1.0 and summary["steps"] == 2
     model, tokenizer = C.load_clip(path, KEY)
     assert C.encode_images(model, _images(2, 32)).shape == (2, 64)
     ckpt = torch.load(path, weights_only=True)
-    assert ckpt["extra"]["training"]["lock_image"] is True
+    assert ckpt["extra"]["training"]["lock_image"] is lock_image
+    # Deterministic given the seed.
+    train_clip(
+        tmp_path / "again.pt", arch_name="deltaspace-tiny", steps=2, image_steps=2, batch_size=8, lr=1e-3, seed=0,
+        threads=1, eval_count=16, lock_image=lock_image,
+    )
+    again = torch.load(tmp_path / "again.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(v, again[k]) for k, v in ckpt["state_dict"].items())
 
 
 def test_locked_image_tower_is_unchanged_by_contrastive_stage(tmp_path):

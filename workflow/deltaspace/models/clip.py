@@ -37,7 +37,6 @@ from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
 from ..errors import CheckpointError, ConfigError
 from ..io.checkpoints import load_checkpoint, load_state_dict_strict, save_checkpoint
 
-log = logging.getLogger(__name__)
 
 CONFIG_DIR = Path(__file__).with_name("open_clip_configs")
 #: Architectures this package adds to open_clip's registry.

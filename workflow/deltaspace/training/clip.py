@@ -89,7 +89,7 @@ def _adamw(named_params, lr: float, weight_decay: float) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98), eps=1e-6)
 
 
-def _run(opt, steps: int, lr: float, desc: str, step_fn) -> list[float]:
+def _run(opt, steps: int, lr: float, desc: str, step_fn, after_step=None) -> list[float]:
     """Schedule (5% warmup, cosine) and progress bar around `step_fn(step) -> loss`."""
     warmup = max(1, steps // 20)
     losses: list[float] = []
@@ -102,6 +102,8 @@ def _run(opt, steps: int, lr: float, desc: str, step_fn) -> list[float]:
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 1.0)
         opt.step()
+        if after_step is not None:
+            after_step()
         losses.append(loss.item())
         if step % 50 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
@@ -157,7 +159,7 @@ def train_clip(
     seed: int,
     size: int = 32,
     threads: int = 2,
-    image_steps: int = 400,
+    image_steps: int = 500,
     image_lr: float | None = None,
     lock_image: bool = True,
     weight_decay: float = 0.05,
@@ -170,7 +172,8 @@ def train_clip(
     the image tower stays fixed and the text tower and logit scale learn (LiT). Trained from
     captions alone, the text tower settles on the coarse attributes (colours) within a few hundred
     steps and then ignores the words for smile, eye size, eyeglasses and bangs while the image
-    tower never grows features for them; the warm-up removes that deadlock.
+    tower never grows features for them; the warm-up removes that deadlock. ``lock_image=False``
+    trains the image tower in stage 2 as well (not the measured recipe).
     """
     torch.set_num_threads(threads)
     start = time.time()
@@ -190,12 +193,13 @@ def train_clip(
         indices = np.arange(step * batch_size, (step + 1) * batch_size)
         images, texts, _ = training_batch(seed, indices, size)
         image_features, text_features, logit_scale = model(images, tokenizer(texts))
-        loss = clip_loss(image_features, text_features, logit_scale)
+        return clip_loss(image_features, text_features, logit_scale)
+
+    def clamp_logit_scale() -> None:
         with torch.no_grad():  # CLIP's cap on the temperature: logit scale at most 100
             model.logit_scale.clamp_(0, math.log(100))
-        return loss
 
-    losses = _run(opt, steps, lr, "clip contrastive", step_fn)
+    losses = _run(opt, steps, lr, "clip contrastive", step_fn, clamp_logit_scale)
     train_seconds = time.time() - start
     model.requires_grad_(True)
     model.eval()
