@@ -94,21 +94,21 @@ def test_real_world_data_stages_end_to_end(real_world):
     assert report["datasets"]["faces"]["inversion"]["images"] == 8  # the 10 held-out, capped at 8
 
 
-def test_missing_image_folder_names_the_key(real_world, tmp_path):
+def _dry_run_with(real_world: Path, tmp_path: Path, section: str, name: str, key: str, value: str) -> str:
+    """Dry-run the real-world config with one setting changed; return Snakemake's output."""
     config = yaml.safe_load((real_world / "config.yaml").read_text())
-    config["datasets"]["faces"]["images"] = str(tmp_path / "nowhere")
+    config[section][name][key] = value
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     proc = _snakemake(tmp_path, "-n")
     assert proc.returncode != 0
-    out = proc.stdout + proc.stderr
+    return proc.stdout + proc.stderr
+
+
+def test_missing_image_folder_names_the_key(real_world, tmp_path):
+    out = _dry_run_with(real_world, tmp_path, "datasets", "faces", "images", str(tmp_path / "nowhere"))
     assert "datasets.faces.images" in out and "nowhere" in out
 
 
 def test_missing_checkpoint_names_the_key(real_world, tmp_path):
-    config = yaml.safe_load((real_world / "config.yaml").read_text())
-    config["models"]["encoder"]["checkpoint"] = str(tmp_path / "e4e_missing.pt")
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    proc = _snakemake(tmp_path, "-n")
-    assert proc.returncode != 0
-    out = proc.stdout + proc.stderr
+    out = _dry_run_with(real_world, tmp_path, "models", "encoder", "checkpoint", str(tmp_path / "e4e_missing.pt"))
     assert "models.encoder.checkpoint" in out and "e4e_missing.pt" in out

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..metrics.psnr import psnr_db
 from .. import rng
 from ..cli import stage
 from ..io.images import image_grid, list_images, load_batch, tensor_to_uint8, write_png
@@ -29,11 +30,6 @@ log = logging.getLogger(__name__)
 
 GRID_COLUMNS = 8
 
-
-def psnr_db(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-image PSNR in dB of two image batches in [-1, 1], measured on [0, 1]."""
-    mse = ((a.clamp(-1, 1) - b.clamp(-1, 1)) / 2).square().flatten(1).mean(1)
-    return -10 * torch.log10(mse.clamp_min(1e-10))
 
 
 def _summary(psnr: torch.Tensor) -> dict:

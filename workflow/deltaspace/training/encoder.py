@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ..metrics.psnr import psnr_db
 from .. import rng
 from ..errors import ConfigError
 from ..models.e4e import E4EEncoder, encode, mini_e4e_arch, preprocess, save_encoder
@@ -55,11 +56,6 @@ def render_batch(
     images = renderer.render(attributes.params_from_normal(z, prior), G.size, style)
     return torch.from_numpy(z), _quantize(images)
 
-
-def psnr_db(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-image PSNR (dB) of two [-1, 1] image batches, measured on [0, 1] images."""
-    mse = ((a.clamp(-1, 1) - b.clamp(-1, 1)) / 2).square().flatten(1).mean(1)
-    return 10 * torch.log10(1.0 / mse.clamp_min(1e-10))
 
 
 @torch.no_grad()

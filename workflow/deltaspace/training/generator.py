@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ..metrics.psnr import psnr_db
 from .. import rng
 from ..errors import ConfigError
 from ..models.stylegan2 import Generator, save_generator
@@ -223,11 +224,6 @@ def target_batch(seed: int, stream: str, indices, style_dim: int, size: int, pri
     images = renderer.render(attributes.params_from_normal(z, prior), size, style)
     return torch.from_numpy(z), images
 
-
-def psnr_db(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-image PSNR (dB) of two [-1, 1] image batches, measured on [0, 1] images."""
-    mse = ((a.clamp(-1, 1) - b.clamp(-1, 1)) / 2).square().flatten(1).mean(1)
-    return 10 * torch.log10(1.0 / mse.clamp_min(1e-10))
 
 
 def distillation_loss(out: torch.Tensor, target: torch.Tensor, coarse_weight: float = 1.0) -> torch.Tensor:

@@ -1,0 +1,1 @@
+"""Image metrics shared by the trainers, the fidelity report and (later) the evaluation stage."""
