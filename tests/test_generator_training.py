@@ -42,14 +42,14 @@ def test_factor_aligned_mapping_encodes_the_factors_linearly():
             1))).double()
     # nuisance components only act through PixelNorm's scale: a small change of w
     assert (w - w_nuisance).abs().mean() < 0.1 * w.std()
-    params = attributes.params_from_normal(z, "ffhq")
+    params = attributes.params_from_latent(z, "ffhq")
     X = torch.cat([w, torch.ones(len(w), 1, dtype=torch.float64)], 1)
     for name, values in attributes.ATTRIBUTES.items():
         cls = torch.from_numpy(params[name])
         onehot = torch.nn.functional.one_hot(cls, len(values)).double()
         pred = X @ torch.linalg.lstsq(X, onehot).solution
-        # errors come only from PixelNorm moving z near a class boundary
-        assert (pred.argmax(1) == cls).double().mean() > 0.95, name
+        # the target is read off PixelNorm(z), what the mapping sees: only ramp-width errors remain
+        assert (pred.argmax(1) == cls).double().mean() > 0.995, name
     for name in attributes.IDENTITY + attributes.POSE:
         y = torch.from_numpy(params[name]).double().unsqueeze(1)
         resid = y - X @ torch.linalg.lstsq(X, y).solution

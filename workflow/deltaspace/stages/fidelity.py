@@ -71,12 +71,12 @@ def fidelity_report(*, world: str, generator: dict, clip: dict, datasets: dict, 
     grid_rows = []
 
     if world == "mini":
-        from ..world.attributes import params_from_normal
+        from ..world.attributes import params_from_latent
         from ..world.renderer import render
 
         first = next(iter(datasets.values()))
         z = torch.from_numpy(rng.normal(seed, "report-generator", np.arange(images), G.style_dim))
-        target = render(params_from_normal(z.numpy(), first["prior"]), G.size, first["style"])
+        target = render(params_from_latent(z.numpy(), first["prior"]), G.size, first["style"])
         fake = G(z, noise_mode="const")
         report["generator"] = {"against": f"renderer (prior {first['prior']}, style {first['style']})",
                                **_summary(psnr_db(fake, target))}

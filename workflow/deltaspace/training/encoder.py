@@ -1,6 +1,6 @@
 """Train the mini world's e4e-style encoder on renders whose true latent is known.
 
-Every training image is a render of params_from_normal(z) for a z drawn from deltaspace.rng
+Every training image is a render of params_from_latent(z) for a z drawn from deltaspace.rng
 (stream "encoder-train", item index = step * batch_size + position), and the generator was
 distilled so that G(z) looks like that render; the true W+ of the render is therefore
 G.mapping(z) broadcast to every entry. Losses:
@@ -53,7 +53,7 @@ def render_batch(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(z, images) for items `indices` of a stream: z (N, style_dim), 8-bit renders in [-1, 1]."""
     z = rng.normal(seed, stream, np.asarray(indices, dtype=np.int64), G.style_dim)
-    images = renderer.render(attributes.params_from_normal(z, prior), G.size, style)
+    images = renderer.render(attributes.params_from_latent(z, prior), G.size, style)
     return torch.from_numpy(z), _quantize(images)
 
 

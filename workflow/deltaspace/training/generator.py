@@ -1,6 +1,6 @@
 """Distil the mini world's StyleGAN2 generator from the procedural renderer.
 
-The generator learns G(z) ~ render(params_from_normal(z, prior), size, style) for z ~ N(0, I):
+The generator learns G(z) ~ render(params_from_latent(z, prior), size, style) for z ~ N(0, I):
 only the first NUM_FACTORS components of z drive the renderer. Item i of step t uses
 z = rng.normal(seed, "generator-train", t * batch_size + i), so every run with the same settings
 sees the same data. The loss is a plain regression (L1 + MSE, plus L1 on 2x-downsampled images);
@@ -17,9 +17,9 @@ What makes this fast enough for a CPU (about 30 dB after 64k images):
   synthesis network first learns the mean face, then the conditional effects;
 * channels_last convolutions and the fast modulated-conv path of models.stylegan2.
 
-The one error the generator cannot remove: PixelNorm divides z by its RMS over all style_dim
-components, so a z very close to a class boundary can land on the other side; with style_dim
-512 this flips an attribute for about 4% of samples (the renderer itself sees the raw z).
+The target of z is the face of PixelNorm(z) (`attributes.params_from_latent`): the mapping network
+only sees the normalised z, so a target read off the raw z would put about 4% of samples (those
+near a class boundary) on the other side of it, an error no training could remove.
 
 Evaluation: mean per-image PSNR (dB, images in [0, 1], generator output clamped to the image
 range) on `eval_count` z of stream "generator-eval". The checkpoint's latent_avg is the mean w of
@@ -221,7 +221,7 @@ def target_batch(seed: int, stream: str, indices, style_dim: int, size: int, pri
                  style: str) -> tuple[torch.Tensor, torch.Tensor]:
     """(z (N, style_dim), renders (N, 3, size, size) in [-1, 1]) for items `indices` of a stream."""
     z = rng.normal(seed, stream, np.asarray(indices, dtype=np.int64), style_dim)
-    images = renderer.render(attributes.params_from_normal(z, prior), size, style)
+    images = renderer.render(attributes.params_from_latent(z, prior), size, style)
     return torch.from_numpy(z), images
 
 
