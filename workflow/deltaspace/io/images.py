@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Sequence
@@ -62,6 +63,27 @@ def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     Image.fromarray(image).save(tmp, format="PNG")
     os.replace(tmp, path)
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """One (H, W, 3) uint8 image as PNG bytes (lossless: shards of edited images store these)."""
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def decode_png(data: bytes, what: str = "image") -> np.ndarray:
+    """PNG bytes -> (H, W, 3) uint8; a corrupt entry names itself."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise DataError(f"cannot decode {what}: {exc}") from exc
+
+
+def decode_pngs(column, what: str = "images") -> np.ndarray:
+    """A column of PNG bytes -> (N, H, W, 3) uint8."""
+    return np.stack([decode_png(b, f"{what}[{i}]") for i, b in enumerate(column)])
 
 
 def image_grid(rows: Sequence[np.ndarray], scale: int = 4, pad: int = 2) -> np.ndarray:

@@ -43,9 +43,17 @@ def shard_range(part: int, rows: int, rows_per_shard: int) -> range:
     return range(start, min(rows, start + rows_per_shard))
 
 
+def _is_bytes_column(values) -> bool:
+    if isinstance(values, np.ndarray):
+        return values.dtype == object and len(values) > 0 and isinstance(values[0], bytes)
+    return isinstance(values, (list, tuple)) and len(values) > 0 and isinstance(values[0], bytes)
+
+
 def _to_arrow(name: str, values) -> pa.Array:
     if isinstance(values, pa.Array):
         return values
+    if _is_bytes_column(values):  # encoded images (PNG): variable-length binary, never via numpy "S" (strips NULs)
+        return pa.array(list(values), type=pa.binary())
     arr = np.asarray(values)
     if arr.ndim == 2:
         flat = np.ascontiguousarray(arr, dtype=np.float32).reshape(-1)
@@ -58,7 +66,7 @@ def _to_arrow(name: str, values) -> pa.Array:
 
 
 def write_shard(path: str | os.PathLike, columns: Mapping[str, object], metadata: Mapping[str, str] | None = None) -> Path:
-    """Write one shard atomically. 2-d arrays become FixedSizeList<float32> columns."""
+    """Write one shard atomically. 2-d arrays become FixedSizeList<float32> columns, bytes binary."""
     path = Path(path)
     arrays = {name: _to_arrow(name, values) for name, values in columns.items()}
     lengths = {name: len(a) for name, a in arrays.items()}

@@ -1,0 +1,203 @@
+"""Editing stages: the evaluation set, editing it with a method for every prompt, and one-image edits."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..cli import stage
+from ..editing.text import Prompt
+from ..errors import DataError
+from ..io.images import decode_pngs, encode_png, list_images, load_batch, tensor_to_uint8, uint8_to_tensor, write_png
+from ..io.shards import iter_table, read_manifest, read_shard, write_manifest, write_shard
+
+log = logging.getLogger(__name__)
+
+CODE_COLUMNS = ("s", "s_rgb", "wplus")
+
+
+def prompts_from_config(prompts: list, source: str) -> list[Prompt]:
+    """Prompt objects from the config's evaluation.prompts entries ({target, attribute?, value?})."""
+    out = [Prompt(target=p["target"], source=source, attribute=p.get("attribute"), value=p.get("value"))
+           for p in prompts]
+    names = [p.name for p in out]
+    if len(set(names)) != len(names):
+        raise DataError(f"evaluation.prompts: two prompts share a name ({names})")
+    return out
+
+
+@stage("evaluation-set")
+def evaluation_set(*, codes: Path, clip_table: Path, images: Path, images_key: str, count: int, size: int,
+                   out: Path, attributes: Path | None = None) -> dict:
+    """Collect the first `count` held-out images of a dataset (split == "eval", in file order).
+
+    One Parquet file: index, file, image (PNG at the generator's resolution), the inversion's
+    codes (s, s_rgb, wplus), the CLIP image embedding, and in the mini world the true attributes.
+    """
+    start = time.time()
+    picked: dict[str, list] = {k: [] for k in ("index", "file", "embedding", *CODE_COLUMNS)}
+    need = count
+    for part, feats in zip(iter_table(codes, ["index", "file", "split", *CODE_COLUMNS]),
+                           iter_table(clip_table, ["index", "clip"])):
+        if not np.array_equal(part["index"], feats["index"]):
+            raise DataError(f"{codes} and {clip_table} are not row-aligned (rerun their shards)")
+        rows = np.flatnonzero(part["split"] == "eval")[:need]
+        for k in ("index", "file", *CODE_COLUMNS):
+            picked[k].append(part[k][rows])
+        picked["embedding"].append(feats["clip"][rows])
+        need -= len(rows)
+        if need == 0:
+            break
+    if need > 0:
+        raise DataError(f"{codes}: only {count - need} held-out rows, evaluation asks for {count}")
+    columns = {k: np.concatenate(v) for k, v in picked.items()}
+    pixels = tensor_to_uint8(load_batch(images, list(columns["file"]), size))
+    columns["image"] = [encode_png(img) for img in pixels]
+    if attributes:
+        import pandas as pd
+
+        truth = pd.read_parquet(attributes).set_index("file").loc[list(columns["file"])]
+        from ..world.attributes import ATTRIBUTES
+
+        for name in ATTRIBUTES:
+            columns[f"attr_{name}"] = truth[name].to_numpy().astype(str)
+    write_shard(out, columns, metadata={"stage": "evaluation-set", "source": str(images), "size": str(size)})
+    summary = {"images": count, "seconds": round(time.time() - start, 1)}
+    log.info("evaluation set %s", summary)
+    return summary
+
+
+def read_evaluation_set(path: Path, G) -> dict:
+    """The evaluation set as tensors: codes, embeddings, images in [-1, 1], and attribute columns."""
+    table = read_shard(path)
+    return {
+        "s": torch.from_numpy(np.ascontiguousarray(table["s"])),
+        "s_rgb": torch.from_numpy(np.ascontiguousarray(table["s_rgb"])),
+        "wplus": torch.from_numpy(np.ascontiguousarray(table["wplus"])).view(-1, G.n_latent, G.style_dim),
+        "embedding": torch.from_numpy(np.ascontiguousarray(table["clip" if "clip" in table else "embedding"])),
+        "pixels": decode_pngs(table["image"], f"{path}:image"),
+        "index": table["index"],
+        "attributes": {k[5:]: table[k] for k in table if k.startswith("attr_")},
+    }
+
+
+def eval_batches(data: dict, batch_size: int):
+    from ..methods import EvalBatch
+
+    n = len(data["index"])
+    for lo in range(0, n, batch_size):
+        sl = slice(lo, min(n, lo + batch_size))
+        yield EvalBatch(s=data["s"][sl], s_rgb=data["s_rgb"][sl], wplus=data["wplus"][sl],
+                        embedding=data["embedding"][sl], images=uint8_to_tensor(data["pixels"][sl]))
+
+
+@stage("edit-images")
+@torch.no_grad()
+def edit_images(*, evaluation_set: Path, method: dict, prompts: list, source: str, out: Path,
+                batch_size: int = 256, threads: int = 1) -> dict:
+    """Edit every evaluation image with one method for every prompt.
+
+    Writes out/<prompt>.parquet (index, image PNG) and out/manifest.json with the seconds per
+    prompt; the folder is built under a temporary name and renamed, so it is whole or absent.
+    """
+    from ..methods import build_method
+    from ..models.loading import load_generator_spec
+
+    torch.set_num_threads(threads)
+    start = time.time()
+    out = Path(out)
+    G, _ = load_generator_spec(method["generator"])
+    data = read_evaluation_set(evaluation_set, G)
+    editor = build_method(method)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    seconds, shards = {}, []
+    for prompt in tqdm(prompts_from_config(prompts, source), desc=f"edit {method.get('name', '')}"):
+        t0 = time.perf_counter()
+        edited = [tensor_to_uint8(editor.edit(batch, prompt)) for batch in eval_batches(data, batch_size)]
+        seconds[prompt.name] = round(time.perf_counter() - t0, 3)
+        pixels = np.concatenate(edited)
+        shards.append(write_shard(tmp / f"{prompt.name}.parquet",
+                                  {"index": data["index"], "image": [encode_png(x) for x in pixels]},
+                                  metadata={"prompt": prompt.target, "source": prompt.source}))
+    info = {"method": method.get("name"), "settings": editor.describe(), "images": len(data["index"]),
+            "seconds_per_prompt": seconds}
+    write_manifest(tmp, shards, info=info)
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    summary = {"method": method.get("name"), "prompts": len(shards), "images": len(data["index"]),
+               "seconds": round(time.time() - start, 1)}
+    log.info("edited %s", summary)
+    return summary
+
+
+def read_edits(folder: Path, prompt_name: str, index: np.ndarray) -> np.ndarray:
+    """Edited images (N, H, W, 3) uint8 of one prompt, checked against the evaluation set's rows."""
+    read_manifest(folder)  # an unfinished folder has no manifest
+    table = read_shard(Path(folder) / f"{prompt_name}.parquet")
+    if not np.array_equal(table["index"], index):
+        raise DataError(f"{folder}/{prompt_name}.parquet does not match the evaluation set's rows")
+    return decode_pngs(table["image"], f"{folder}/{prompt_name}.parquet:image")
+
+
+@stage("editor-bundle")
+def editor_bundle(*, method: dict, encoder: dict, out: Path) -> dict:
+    """Write the JSON that `deltaspace edit` reads: a method spec plus the encoder to invert with."""
+    bundle = {"method": method, "encoder": encoder}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(json.dumps(bundle, indent=2))
+    os.replace(tmp, out)
+    return {"bundle": str(out), "method": method.get("name")}
+
+
+@stage("edit")
+@torch.no_grad()
+def edit(*, image: Path, target: str, out: Path, source: str = "face",
+         bundle: Path = Path("results/mini/models/deltaedit.json"), strength: float | None = None,
+         threads: int = 2) -> dict:
+    """Edit one image file with a trained DeltaEdit: invert it, predict the edit for the prompt, write a PNG.
+
+    `bundle` is the JSON the workflow writes beside the models (rule editor_bundle); run the
+    workflow first (`snakemake --cores 8 results/table1.csv` or the bundle's path as target).
+    """
+    from ..io.images import load_image
+    from ..methods import EvalBatch, build_method
+    from ..models.clip import encode_images, image_size
+    from ..models.e4e import encode
+    from ..models.loading import load_clip_spec, load_encoder_spec, load_generator_spec
+
+    torch.set_num_threads(threads)
+    bundle = Path(bundle)
+    if not bundle.is_file():
+        raise DataError(f"--bundle: no editor bundle at {bundle} (the workflow writes it: "
+                        f"snakemake --cores 8 {bundle})")
+    spec = json.loads(bundle.read_text())
+    method = dict(spec["method"])
+    if strength is not None:
+        method["strength"] = strength
+    G, _ = load_generator_spec(method["generator"])
+    E = load_encoder_spec(spec["encoder"], method["generator"])
+    clip = load_clip_spec(method["clip"])
+    # the same inputs the data stages use: the encoder's and CLIP's own resolutions (PIL Lanczos)
+    wplus = encode(E, uint8_to_tensor(load_image(image, E.input_size)[None]))
+    s, s_rgb = G.styles_from_wplus(wplus)
+    clip_input = uint8_to_tensor(load_image(image, image_size(clip.model))[None])
+    batch = EvalBatch(s=s, s_rgb=s_rgb, wplus=wplus, images=uint8_to_tensor(load_image(image, G.size)[None]),
+                      embedding=encode_images(clip.model, clip_input, normalize=clip.normalize))
+    edited = build_method(method).edit(batch, Prompt(target=target, source=source))
+    write_png(out, tensor_to_uint8(edited)[0])
+    summary = {"image": str(image), "target": target, "out": str(out)}
+    log.info("edited %s", summary)
+    return summary

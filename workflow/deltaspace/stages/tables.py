@@ -1,0 +1,48 @@
+"""Stages that turn measured results into the paper's tables and figures."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..cli import stage
+from ..io.images import decode_pngs, image_grid, write_png
+from ..io.shards import read_shard
+
+log = logging.getLogger(__name__)
+
+
+def write_csv(frame, out: Path) -> None:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    frame.to_csv(tmp, index=False, float_format="%.4f")
+    os.replace(tmp, out)
+
+
+@stage("table1")
+def table1(*, results: list, dataset: str, methods: list, out: Path) -> dict:
+    """results/table1.csv from the evaluate stage's JSON lines (one file per dataset and method)."""
+    from ..tables.table1 import build_table1, read_results
+
+    table = build_table1(read_results([Path(p) for p in results]), dataset, list(methods))
+    write_csv(table, out)
+    log.info("table 1:\n%s", table.to_string(index=False))
+    return {"rows": len(table), "out": str(out)}
+
+
+@stage("edit-figure")
+def edit_figure(*, evaluation_set: Path, edits: Path, prompts: list, source: str, out: Path, rows: int = 8) -> dict:
+    """A grid of one method's edits: a row per image (input first), a column per prompt."""
+    from .editing import prompts_from_config, read_edits
+
+    table = read_shard(evaluation_set, ["index", "image"])
+    index, originals = table["index"][:rows], decode_pngs(table["image"][:rows])
+    columns = [originals] + [read_edits(edits, p.name, table["index"])[:rows] for p in prompts_from_config(prompts, source)]
+    grid_rows = [np.stack([col[i] for col in columns]) for i in range(len(index))]
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    write_png(out, image_grid(grid_rows))
+    return {"out": str(out), "images": len(index), "prompts": len(columns) - 1}

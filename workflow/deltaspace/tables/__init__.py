@@ -1,0 +1,1 @@
+"""Table builders: collect the workflow's measured results into the paper's tables (CSV)."""
