@@ -14,6 +14,9 @@ include: "rules/world.smk"
 include: "rules/codes.smk"
 include: "rules/features.smk"
 include: "rules/report.smk"
+include: "rules/editing.smk"
+include: "rules/evaluation.smk"
+include: "rules/tables.smk"
 
 
 rule all:

@@ -1,6 +1,7 @@
 # Shared helpers: config validation, output paths, model specs and input functions.
 # Rules stay free of lambdas; everything they look up from the config is looked up here.
 import json
+from argparse import Namespace
 import shlex
 from pathlib import Path
 
@@ -21,6 +22,8 @@ if FAKES in DATASETS:
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
+    method="|".join(config["methods"]) or "(?!)",
+    mapper="|".join(config["mappers"]) or "(?!)",
     table="|".join(DATASETS + [FAKES]),
     part=r"\d{5}",
     kind="codes|clip",
@@ -232,4 +235,155 @@ def all_outputs():
     tables = DATASETS + [FAKES]
     outs = [manifest("codes", t) for t in tables] + [manifest("clip", t) for t in tables]
     outs.append(f"{OUT}/reports/fidelity.json")
+    if config["methods"]:
+        outs += ["results/table1.csv", f"{OUT}/models/deltaedit.json"]
     return outs
+
+
+# ---- editing and evaluation -----------------------------------------------------------------
+
+MAPPERS = list(config["mappers"])
+METHODS = list(config["methods"])
+EVAL_DATASETS = list(config["evaluation"]["images"])
+TRAIN_DATASETS = [d for d, ds in config["datasets"].items() if ds["train_count"] > 0]
+
+
+def relevance_args():
+    return cli_flags({
+        "generator": model_spec("generator"),
+        "clip": model_spec("clip"),
+        "fakes_codes": f"{OUT}/codes/{FAKES}",
+        **config["relevance"],
+    })
+
+
+def mapper_tables():
+    """Training tables of the Delta Mapper: the training split of real datasets plus all fakes."""
+    tables = [{"codes": f"{OUT}/codes/{d}", "clip": f"{OUT}/clip/{d}", "split": "train"} for d in TRAIN_DATASETS]
+    return tables + [{"codes": f"{OUT}/codes/{FAKES}", "clip": f"{OUT}/clip/{FAKES}", "split": None}]
+
+
+def mapper_inputs(wildcards):
+    return [manifest(kind, t) for t in TRAIN_DATASETS + [FAKES] for kind in ("codes", "clip")]
+
+
+def mapper_args(wildcards):
+    settings = config["mappers"][wildcards.mapper]
+    return cli_flags({
+        "tables": mapper_tables(),
+        "generator": model_spec("generator"),
+        "seed": config["seed"],
+        **settings,
+    })
+
+
+def mapper_checkpoint(name):
+    return f"{OUT}/models/mappers/{name}.pt"
+
+
+def method_spec(name):
+    """What the edit stage needs to build a method: its kind, models, mapper and R_s paths, settings."""
+    method = config["methods"][name]
+    return {
+        "name": name,
+        "kind": method["kind"],
+        "generator": model_spec("generator"),
+        "clip": model_spec("clip"),
+        "mapper": mapper_checkpoint(method["mapper"]),
+        "mapper_key": f"mappers.{method['mapper']}",
+        "relevance": f"{OUT}/relevance/rs.npy" if method["relevance"] else None,
+        "threshold": config["editing"]["threshold"],
+        "strength": config["editing"]["strength"],
+    }
+
+
+def method_inputs(wildcards):
+    method = config["methods"][wildcards.method]
+    inputs = {"mapper": mapper_checkpoint(method["mapper"])}
+    if method["relevance"]:
+        inputs["relevance"] = f"{OUT}/relevance/rs.npy"
+    return inputs
+
+
+def edit_args(wildcards):
+    return cli_flags({
+        "method": method_spec(wildcards.method),
+        "prompts": config["evaluation"]["prompts"],
+        "source": config["editing"]["source"],
+        "batch_size": config["editing"]["batch_size"],
+    })
+
+
+def evaluation_set_args(wildcards):
+    d = wildcards.dataset
+    return cli_flags({
+        "codes": f"{OUT}/codes/{d}",
+        "clip_table": f"{OUT}/clip/{d}",
+        "images": dataset_folder(d),
+        "images_key": f"datasets.{d}.images",
+        "count": config["evaluation"]["images"][d],
+        "generator": model_spec("generator"),
+        **({"attributes": f"{OUT}/world/{d}/attributes.parquet"} if MINI else {}),
+    })
+
+
+def evaluation_set_inputs(wildcards):
+    d = wildcards.dataset
+    return {"codes": manifest("codes", d), "clip": manifest("clip", d), "images": images_input(wildcards)}
+
+
+def bundle_method():
+    """The method `deltaspace edit` uses: DeltaEdit with R_s if configured, else the first method."""
+    return "deltaedit" if "deltaedit" in METHODS else METHODS[0]
+
+
+def figure_paths(wildcards):
+    return [f"{OUT}/figures/{wildcards.dataset}/{m}.png" for m in METHODS]
+
+
+def bundle_inputs(wildcards):
+    inputs = method_inputs(Namespace(method=bundle_method()))
+    return {**inputs, "generator": checkpoint("generator"), "encoder": checkpoint("encoder"), "clip": checkpoint("clip")}
+
+
+def metric_nets():
+    """Checkpoints of the metric backbones: trained by the workflow (mini) or given (real)."""
+    if MINI:
+        return {"world": WORLD, "attribute_net": f"{OUT}/models/attribute_net.pt",
+                "identity": f"{OUT}/models/identity_net.onnx", "fid_features": f"{OUT}/models/attribute_net.pt"}
+    return {"world": WORLD, "attribute_net": None, "identity": config["metrics"]["identity"],
+            "fid_features": config["metrics"]["inception"]}
+
+
+def metric_net_inputs(wildcards):
+    return {k: v for k, v in metric_nets().items() if k != "world" and v}
+
+
+def evaluate_args(wildcards):
+    return cli_flags({
+        "prompts": config["evaluation"]["prompts"],
+        "source": config["editing"]["source"],
+        "metrics": config["evaluation"]["metrics"],
+        "nets": metric_nets(),
+        "world": WORLD,
+        "dataset": wildcards.dataset,
+        "method": wildcards.method,
+    })
+
+
+def figure_args(wildcards):
+    return cli_flags({
+        "edits": {m: f"{OUT}/edits/{wildcards.dataset}/{m}" for m in METHODS},
+        "out": {m: f"{OUT}/figures/{wildcards.dataset}/{m}.png" for m in METHODS},
+        "prompts": config["evaluation"]["prompts"],
+        "source": config["editing"]["source"],
+        "rows": config["evaluation"]["figure_rows"],
+    })
+
+
+def table1_args(wildcards):
+    return cli_flags({
+        "results": [f"{OUT}/metrics/{wildcards.dataset}/{m}.jsonl" for m in METHODS],
+        "dataset": wildcards.dataset,
+        "methods": METHODS,
+    })

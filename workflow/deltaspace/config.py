@@ -79,6 +79,52 @@ def _check_semantics(config: dict) -> None:
             spec = config["models"][model]
             if not spec.get("checkpoint"):
                 raise ConfigError(f"models.{model}.checkpoint: required in the real world (path of the checkpoint)")
+    _check_editing(config)
+
+
+def _check_editing(config: dict) -> None:
+    """Cross-key checks of the editing and evaluation sections (the schema checks each key alone)."""
+    for name, method in config["methods"].items():
+        mapper = config["mappers"].get(method["mapper"])
+        if mapper is None:
+            raise ConfigError(f"methods.{name}.mapper: no mapper named {method['mapper']!r} "
+                              f"(known: {', '.join(config['mappers'])})")
+        if method["relevance"] and mapper["space"] != "s":
+            raise ConfigError(f"methods.{name}.relevance: R_s masks S channels, but mapper "
+                              f"{method['mapper']!r} works in {mapper['space']!r}")
+    if config["methods"] and not any(ds["train_count"] for ds in config["datasets"].values()):
+        raise ConfigError("datasets: training the mappers needs a dataset with train_count > 0")
+    evaluation = config["evaluation"]
+    if not config["methods"]:
+        return
+    if not evaluation["images"]:
+        raise ConfigError("evaluation.images: name at least one dataset and its number of evaluation images")
+    for name, count in evaluation["images"].items():
+        ds = config["datasets"].get(name)
+        if ds is None:
+            raise ConfigError(f"evaluation.images.{name}: no dataset of that name (known: {', '.join(config['datasets'])})")
+        if ds.get("count") is not None and count > ds["count"] - ds["train_count"]:
+            raise ConfigError(f"evaluation.images.{name}: {count} exceeds the {ds['count'] - ds['train_count']} held-out images")
+    if evaluation["table1_dataset"] is None:
+        evaluation["table1_dataset"] = next(n for n, ds in config["datasets"].items() if ds["train_count"])
+    if evaluation["table1_dataset"] not in evaluation["images"]:
+        raise ConfigError(f"evaluation.table1_dataset: {evaluation['table1_dataset']!r} is not in evaluation.images")
+    if not evaluation.get("prompts"):
+        raise ConfigError("evaluation.prompts: required (a list of {target, attribute, value})")
+    if config["world"] == "mini":
+        from .world.attributes import value_index
+
+        for k, prompt in enumerate(evaluation["prompts"]):
+            try:
+                value_index(prompt["attribute"], prompt["value"])
+            except (ValueError, TypeError, KeyError) as exc:
+                raise ConfigError(f"evaluation.prompts[{k}] ({prompt['target']!r}): attribute/value: {exc}") from exc
+    else:
+        needs = {"fid": "inception", "ids": "identity"}
+        for metric, key in needs.items():
+            path = config["metrics"][key]
+            if metric in evaluation["metrics"] and not path:
+                raise ConfigError(f"metrics.{key}: required in the real world for the {metric} metric")
 
 
 def load_config(path: str | Path) -> dict:

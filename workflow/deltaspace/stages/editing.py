@@ -35,14 +35,17 @@ def prompts_from_config(prompts: list, source: str) -> list[Prompt]:
 
 
 @stage("evaluation-set")
-def evaluation_set(*, codes: Path, clip_table: Path, images: Path, images_key: str, count: int, size: int,
+def evaluation_set(*, codes: Path, clip_table: Path, images: Path, images_key: str, count: int, generator: dict,
                    out: Path, attributes: Path | None = None) -> dict:
     """Collect the first `count` held-out images of a dataset (split == "eval", in file order).
 
     One Parquet file: index, file, image (PNG at the generator's resolution), the inversion's
     codes (s, s_rgb, wplus), the CLIP image embedding, and in the mini world the true attributes.
     """
+    from ..models.loading import load_generator_spec
+
     start = time.time()
+    size = load_generator_spec(generator)[0].size
     picked: dict[str, list] = {k: [] for k in ("index", "file", "embedding", *CODE_COLUMNS)}
     need = count
     for part, feats in zip(iter_table(codes, ["index", "file", "split", *CODE_COLUMNS]),

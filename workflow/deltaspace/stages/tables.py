@@ -34,15 +34,20 @@ def table1(*, results: list, dataset: str, methods: list, out: Path) -> dict:
     return {"rows": len(table), "out": str(out)}
 
 
-@stage("edit-figure")
-def edit_figure(*, evaluation_set: Path, edits: Path, prompts: list, source: str, out: Path, rows: int = 8) -> dict:
-    """A grid of one method's edits: a row per image (input first), a column per prompt."""
+@stage("edit-figures")
+def edit_figures(*, evaluation_set: Path, edits: dict, out: dict, prompts: list, source: str, rows: int = 8) -> dict:
+    """Per method, a grid of its edits: a row per image (the input first), a column per prompt.
+
+    `edits` and `out` map method names to the method's edits folder and to its figure path.
+    """
     from .editing import prompts_from_config, read_edits
 
     table = read_shard(evaluation_set, ["index", "image"])
-    index, originals = table["index"][:rows], decode_pngs(table["image"][:rows])
-    columns = [originals] + [read_edits(edits, p.name, table["index"])[:rows] for p in prompts_from_config(prompts, source)]
-    grid_rows = [np.stack([col[i] for col in columns]) for i in range(len(index))]
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    write_png(out, image_grid(grid_rows))
-    return {"out": str(out), "images": len(index), "prompts": len(columns) - 1}
+    originals = decode_pngs(table["image"][:rows])
+    prompt_list = prompts_from_config(prompts, source)
+    for method, folder in edits.items():
+        columns = [originals] + [read_edits(Path(folder), p.name, table["index"])[: len(originals)] for p in prompt_list]
+        grid_rows = [np.stack([col[i] for col in columns]) for i in range(len(originals))]
+        Path(out[method]).parent.mkdir(parents=True, exist_ok=True)
+        write_png(out[method], image_grid(grid_rows))
+    return {"figures": len(edits), "images": len(originals), "prompts": len(prompt_list)}
