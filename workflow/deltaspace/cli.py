@@ -28,6 +28,9 @@ STAGE_MODULES = (
     "deltaspace.stages.codes",
     "deltaspace.stages.features",
     "deltaspace.stages.fidelity",
+    "deltaspace.stages.editing",
+    "deltaspace.stages.evaluate",
+    "deltaspace.stages.tables",
 )
 
 
