@@ -21,6 +21,7 @@ rule invert_shard:
     resources:
         mem_mb=3000,
         runtime=30,
+        gpu=0,  # GPU work; a site with GPUs raises it in its profile (workflow/profiles/slurm)
     shell:
         "deltaspace invert-shard --part {wildcards.part} {params.args} --out {output:q} "
         "--threads {threads} > {log:q} 2>&1"
@@ -43,6 +44,7 @@ rule sample_shard:
     resources:
         mem_mb=3000,
         runtime=30,
+        gpu=0,  # GPU work; a site with GPUs raises it in its profile (workflow/profiles/slurm)
     shell:
         "deltaspace sample-shard --part {wildcards.part} {params.args} --out {output:q} "
         "--threads {threads} > {log:q} 2>&1"

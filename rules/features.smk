@@ -20,6 +20,7 @@ rule clip_images_shard:
     resources:
         mem_mb=3000,
         runtime=30,
+        gpu=0,  # GPU work; a site with GPUs raises it in its profile (workflow/profiles/slurm)
     shell:
         "deltaspace clip-images-shard --part {wildcards.part} {params.args} --out {output:q} "
         "--threads {threads} > {log:q} 2>&1"
@@ -44,6 +45,7 @@ rule clip_fakes_shard:
     resources:
         mem_mb=3000,
         runtime=60,
+        gpu=0,  # GPU work; a site with GPUs raises it in its profile (workflow/profiles/slurm)
     shell:
         "deltaspace clip-codes-shard --codes {input.codes:q} {params.args} --out {output:q} "
         "--threads {threads} > {log:q} 2>&1"

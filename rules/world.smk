@@ -37,6 +37,7 @@ rule train_generator:
     resources:
         mem_mb=4000,
         runtime=60,
+        gpu=0,  # GPU work; a site with GPUs raises it in its profile (workflow/profiles/slurm)
     shell:
         "deltaspace train-generator --out {output:q} {params.settings} --threads {threads} > {log:q} 2>&1"
 
@@ -58,6 +59,7 @@ rule train_encoder:
     resources:
         mem_mb=4000,
         runtime=60,
+        gpu=0,  # GPU work; a site with GPUs raises it in its profile (workflow/profiles/slurm)
     shell:
         "deltaspace train-encoder --out {output:q} --generator {input.generator:q} {params.settings} "
         "--threads {threads} > {log:q} 2>&1"
@@ -78,5 +80,6 @@ rule train_clip:
     resources:
         mem_mb=4000,
         runtime=60,
+        gpu=0,  # GPU work; a site with GPUs raises it in its profile (workflow/profiles/slurm)
     shell:
         "deltaspace train-clip --out {output:q} {params.settings} --threads {threads} > {log:q} 2>&1"
