@@ -18,6 +18,7 @@ from ..errors import DataError
 
 METRICS = ("fid", "psnr", "ids", "edit_accuracy", "preservation")
 PUBLISHED_METRICS = ("fid", "psnr", "ids")
+REQUIRED_KEYS = ("world", "dataset", "method", "prompt", "images", "metrics")
 
 # Rows of the paper's Table 1 in its order: workflow method name -> (label in the paper, published
 # FID / PSNR / IDS). Source and caveats: tables/published.py.
@@ -35,6 +36,9 @@ def read_results(paths: list[Path]) -> pd.DataFrame:
                 entry = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}:{n}: not a JSON line ({exc})") from exc
+            missing = [k for k in REQUIRED_KEYS if k not in entry]
+            if missing:
+                raise DataError(f"{path}:{n}: result lacks {missing}")
             rows.append({**{k: v for k, v in entry.items() if k not in ("metrics", "backbones")},
                          **{m: entry["metrics"].get(m) for m in METRICS},
                          **{f"{m}_backbone": b for m, b in entry.get("backbones", {}).items()}})
