@@ -207,6 +207,47 @@ class ModulatedConv2d(nn.Module):
         # ||W[o] * s||^2 = sum_i s_i^2 * sum_kk W[o, i]^2, computed without per-sample weights.
         return out, torch.rsqrt(s.square() @ weight.square().sum((2, 3)).t() + 1e-8)
 
+    def forward_channels_set(self, x: torch.Tensor, s: torch.Tensor, channels: torch.Tensor, values: torch.Tensor,
+                             base: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`forward_undemodulated` for many copies of the batch, each with one style channel replaced.
+
+        x (B, in, H, W), s (B, in): the base batch; channels (n,) input-channel indices; values
+        (V, n): the value channel j is set to in copy (v, j). Returns (out, dcoefs) for V*n*B
+        samples ordered (v, j, b), i.e. the same as `forward_undemodulated(x_rep, s_rep)` where
+        s_rep[(v, j, b)] = s[b] with s_rep[:, channels[j]] = values[v, j].
+
+        The convolution is linear in its input, and changing one style channel changes the input
+        in one channel only: out' = out + (value - s_c) * conv(x_c, W[:, c]). So one convolution of
+        the base batch plus one single-channel convolution per channel (1/in of a convolution
+        each, shared by all V values) replace V*n full convolutions. `base` is
+        `forward_undemodulated(x, s)[0]` if the caller has it already (it is the same for every
+        channel set of a batch).
+        """
+        b, cin = s.shape
+        n, nv = channels.numel(), values.shape[0]
+        weight = self.weight[0] * self.scale  # (out, in, k, k)
+        if base is None:
+            base, _ = self.forward_undemodulated(x, s)
+        # conv of each selected input channel alone: a grouped convolution with n groups
+        xc = x[:, channels]
+        wc = weight[:, channels].transpose(0, 1)  # (n, out, k, k)
+        if self.upsample:
+            resp = self.blur(F.conv_transpose2d(xc, wc, stride=2, groups=n))
+        else:
+            resp = F.conv2d(xc, wc.reshape(n * self.out_channel, 1, *wc.shape[2:]), padding=self.padding, groups=n)
+        h, w = resp.shape[-2:]
+        resp = resp.view(b, n, self.out_channel, h, w).transpose(0, 1)  # (n, B, out, h, w)
+        delta = values.to(s).view(nv, n, 1) - s[:, channels].t().unsqueeze(0)  # (V, n, B)
+        out = base.unsqueeze(0).unsqueeze(0) + delta.view(nv, n, b, 1, 1, 1) * resp.unsqueeze(0)
+        out = out.reshape(nv * n * b, self.out_channel, h, w).contiguous(memory_format=torch.channels_last)
+        if not self.demodulate:
+            return out, None
+        wsq = weight.square().sum((2, 3))  # (out, in)
+        sumsq = s.square() @ wsq.t()  # (B, out)
+        change = values.to(s).square().view(nv, n, 1) - s[:, channels].square().t().unsqueeze(0)  # (V, n, B)
+        sumsq = sumsq.view(1, 1, b, -1) + change.unsqueeze(-1) * wsq[:, channels].t().view(1, n, 1, -1)
+        return out, torch.rsqrt(sumsq.reshape(nv * n * b, -1) + 1e-8)
+
     def _forward_grouped(self, x: torch.Tensor, s: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         b, cin, h, w = x.shape
         k = self.kernel_size
@@ -270,6 +311,10 @@ class StyledConv(nn.Module):
         # homogeneous, so sqrt(2) * lrelu(d * y + n + b) = lrelu(sqrt(2) d * y + sqrt(2) (n + b)),
         # where only y is large; d (demodulation), n (noise) and b (bias) are small tensors.
         y, dcoefs = self.conv.forward_undemodulated(x, s)
+        return self.finish(y, dcoefs, noise)
+
+    def finish(self, y: torch.Tensor, dcoefs: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+        """Demodulation, noise, bias and activation applied to `conv.forward_undemodulated`'s output."""
         offset = self.activate.bias.view(1, -1, 1, 1)
         if noise is not None:
             offset = offset + self.noise.weight * noise
@@ -402,6 +447,7 @@ class Generator(nn.Module):
         rgbs = [l for l in self.layer_table if l.kind == "torgb"]
         self.s_dim = convs[-1].stop
         self.s_rgb_dim = rgbs[-1].stop
+        self._conv_index = {l.name: i for i, l in enumerate(convs)}
 
     # -- layout --------------------------------------------------------------------------------
 
@@ -508,19 +554,41 @@ class Generator(nn.Module):
         assert s.ndim == 2 and s.shape[1] == self.s_dim, f"synthesis: s must be (B, {self.s_dim}), got {tuple(s.shape)}"
         assert s_rgb.ndim == 2 and s_rgb.shape == (s.shape[0], self.s_rgb_dim), (
             f"synthesis: s_rgb must be ({s.shape[0]}, {self.s_rgb_dim}), got {tuple(s_rgb.shape)}")
-        b = s.shape[0]
-        conv = {l.name: s[:, l.slice] for l in self.conv_layers()}
-        rgb = {l.name: s_rgb[:, l.slice] for l in self.rgb_layers()}
+        x, skip = self.run_layers(self.initial_state(s.shape[0]), s, s_rgb, 0, len(self.layer_table),
+                                  noise_mode, generator, fused)
+        return skip.contiguous()
+
+    # The synthesis as a sequence of steps over `layer_table` (conv1, to_rgb1, convs.0, convs.1,
+    # to_rgbs.0, ...) acting on a state (x, skip): a conv layer updates the features x, a toRGB layer
+    # the RGB image skip. Running steps [0, k) once and [k, end) many times renders many codes that
+    # differ only from layer k on, without recomputing the layers before k.
+
+    def initial_state(self, batch: int) -> tuple[torch.Tensor, None]:
+        """State before layer_table[0]: the constant input, no RGB image yet."""
         # channels_last: oneDNN's (transposed) convolutions and depthwise blurs are 2-4x faster on
         # CPU in this layout; elementwise ops keep it, the result is returned as plain NCHW.
-        x = self.input(b).contiguous(memory_format=torch.channels_last)
-        x = self.conv1(x, conv["conv1"], self._noise(0, b, noise_mode, generator, x), fused)
-        skip = self.to_rgb1(x, rgb["to_rgb1"], None, fused)
-        for j in range(self.log_size - 2):
-            for k in (2 * j, 2 * j + 1):
-                x = self.convs[k](x, conv[f"convs.{k}"], self._noise(k + 1, b, noise_mode, generator, x), fused)
-            skip = self.to_rgbs[j](x, rgb[f"to_rgbs.{j}"], skip, fused)
-        return skip.contiguous()
+        return self.input(batch).contiguous(memory_format=torch.channels_last), None
+
+    def noise_input(self, layer: StyleLayer, batch: int, noise_mode: str = "const",
+                    generator: torch.Generator | None = None, like: torch.Tensor | None = None):
+        """The noise a conv layer adds (noise buffer i belongs to the i-th conv layer)."""
+        like = self.input.input if like is None else like
+        return self._noise(self._conv_index[layer.name], batch, noise_mode, generator, like)
+
+    def run_layers(self, state: tuple[torch.Tensor, torch.Tensor | None], s: torch.Tensor, s_rgb: torch.Tensor,
+                   start: int, stop: int, noise_mode: str = "const", generator: torch.Generator | None = None,
+                   fused: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Apply layer_table[start:stop] to `state` = (x, skip); s and s_rgb are full codes (B, s_dim),
+        (B, s_rgb_dim) of which only the slices of these layers are read. The image is the final skip."""
+        x, skip = state
+        b = x.shape[0]
+        for layer in self.layer_table[start:stop]:
+            if layer.kind == "conv":
+                noise = self.noise_input(layer, b, noise_mode, generator, x)
+                x = self._styled_module(layer)(x, s[:, layer.slice], noise, fused)
+            else:
+                skip = self._styled_module(layer)(x, s_rgb[:, layer.slice], skip, fused)
+        return x, skip
 
     def synthesis_wplus(self, wplus: torch.Tensor, noise_mode: str = "const",
                         generator: torch.Generator | None = None) -> torch.Tensor:
