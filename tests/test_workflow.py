@@ -96,6 +96,93 @@ def test_two_runs_give_identical_tables(runs):
     assert ra == rb
 
 
+METHODS = ("deltaedit", "deltaedit-no-rs", "deltaedit-wplus", "straightforward")
+PROMPTS = ("face-with-eyeglasses", "face-with-red-hair")  # config/test.yaml
+EVAL_IMAGES = {"mini-ffhq": 8, "mini-celeba": 6}
+
+
+def test_relevance_matrix_has_unit_rows(runs):
+    rs = np.load(runs[0] / "relevance" / "rs.npy")
+    s_dim = read_table(runs[0] / "codes" / "fakes", ["s"])["s"].shape[1]
+    assert rs.shape == (s_dim, 128) and rs.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(rs, axis=1), 1.0, atol=1e-4)
+
+
+def test_every_method_edits_every_evaluation_image_for_every_prompt(runs):
+    from deltaspace.io.images import decode_pngs
+    from deltaspace.io.shards import read_shard
+
+    for dataset, count in EVAL_IMAGES.items():
+        evaluation = read_shard(runs[0] / "evaluation" / f"{dataset}.parquet")
+        assert len(evaluation["index"]) == count
+        if dataset == "mini-ffhq":  # the held-out rows only: 80.. of 100
+            np.testing.assert_array_equal(evaluation["index"], np.arange(80, 88))
+        assert set(evaluation["attr_hair_color"]) <= {"black", "blond", "red", "brown", "gray"}
+        originals = decode_pngs(evaluation["image"])
+        for method in METHODS:
+            folder = runs[0] / "edits" / dataset / method
+            manifest = read_manifest(folder, verify=True)
+            assert manifest["rows"] == count * len(PROMPTS)
+            edited = decode_pngs(read_shard(folder / f"{PROMPTS[0]}.parquet")["image"])
+            assert edited.shape == originals.shape
+        # masking R_s only ever removes part of the edit: the two DeltaEdit variants differ
+        a = read_shard(runs[0] / "edits" / dataset / "deltaedit" / f"{PROMPTS[1]}.parquet")["image"]
+        b = read_shard(runs[0] / "edits" / dataset / "deltaedit-no-rs" / f"{PROMPTS[1]}.parquet")["image"]
+        assert list(a) != list(b)
+
+
+def test_metrics_and_table1(runs):
+    import pandas as pd
+
+    for dataset, count in EVAL_IMAGES.items():
+        for method in METHODS:
+            lines = [json.loads(x) for x in (runs[0] / "metrics" / dataset / f"{method}.jsonl").read_text().splitlines()]
+            assert [x["prompt"] for x in lines] == list(PROMPTS)
+            for line in lines:
+                assert line["world"] == "mini" and line["images"] == count
+                assert set(line["metrics"]) == {"fid", "psnr", "ids", "edit_accuracy", "preservation"}
+                assert 0.0 <= line["metrics"]["edit_accuracy"] <= 1.0
+                assert -1.0 <= line["metrics"]["ids"] <= 1.0 and line["metrics"]["fid"] >= 0.0
+    table = pd.read_csv(runs[0].parent / "table1.csv").set_index("method")
+    assert set(METHODS) <= set(table.index)
+    assert (table.loc[list(METHODS), "status"] == "measured").all()
+    assert (table.loc[list(METHODS), "prompts"] == 2).all()
+    assert table.loc["tedigan", "status"] == "not implemented" and pd.isna(table.loc["tedigan", "fid"])
+    assert (runs[0] / "tables" / "table1-mini-celeba.csv").is_file()
+    for method in METHODS:
+        assert (runs[0] / "figures" / "mini-ffhq" / f"{method}.png").stat().st_size > 0
+
+
+def test_two_runs_give_identical_edits_and_metrics(runs):
+    a, b = runs
+    for dataset in EVAL_IMAGES:
+        for method in METHODS:
+            for prompt in PROMPTS:
+                ea = pq.read_table(a / "edits" / dataset / method / f"{prompt}.parquet")
+                eb = pq.read_table(b / "edits" / dataset / method / f"{prompt}.parquet")
+                assert ea.equals(eb), (dataset, method, prompt)
+            ma = [json.loads(x)["metrics"] for x in (a / "metrics" / dataset / f"{method}.jsonl").read_text().splitlines()]
+            mb = [json.loads(x)["metrics"] for x in (b / "metrics" / dataset / f"{method}.jsonl").read_text().splitlines()]
+            assert ma == mb
+
+
+def test_edit_command_edits_one_image(runs, tmp_path):
+    from deltaspace.io.images import load_image
+
+    image = runs[0] / "world" / "mini-ffhq" / "images" / "000090.png"
+    out = tmp_path / "edited.png"
+    proc = subprocess.run([sys.executable, "-m", "deltaspace", "edit", "--image", str(image), "--target",
+                           "face with red hair", "--bundle", str(runs[0] / "models" / "deltaedit.json"),
+                           "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    edited = load_image(out, 32)
+    assert edited.shape == (32, 32, 3) and not np.array_equal(edited, load_image(image, 32))
+    proc = subprocess.run([sys.executable, "-m", "deltaspace", "edit", "--image", str(image), "--target", "x",
+                           "--bundle", str(tmp_path / "none.json"), "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "--bundle: no editor bundle" in proc.stderr
+
+
 def test_rerun_does_nothing_and_lost_shard_is_redone(runs):
     workdir = runs[0].parent.parent
     proc = run_snakemake(workdir, "-n")
