@@ -153,10 +153,23 @@ def read_edits(folder: Path, prompt_name: str, index: np.ndarray) -> np.ndarray:
     return decode_pngs(table["image"], f"{folder}/{prompt_name}.parquet:image")
 
 
+PATH_KEYS = ("checkpoint", "mapper", "relevance")
+
+
+def _absolute_paths(spec):
+    if isinstance(spec, dict):
+        return {k: (str(Path(v).resolve()) if k in PATH_KEYS and isinstance(v, str) else _absolute_paths(v))
+                for k, v in spec.items()}
+    return spec
+
+
 @stage("editor-bundle")
 def editor_bundle(*, method: dict, encoder: dict, out: Path) -> dict:
-    """Write the JSON that `deltaspace edit` reads: a method spec plus the encoder to invert with."""
-    bundle = {"method": method, "encoder": encoder}
+    """Write the JSON that `deltaspace edit` reads: a method spec plus the encoder to invert with.
+
+    File paths are made absolute, so the command works from any directory.
+    """
+    bundle = _absolute_paths({"method": method, "encoder": encoder})
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
