@@ -31,6 +31,7 @@ STAGE_MODULES = (
     "deltaspace.stages.editing",
     "deltaspace.stages.evaluate",
     "deltaspace.stages.tables",
+    "deltaspace.stages.mapper",
     "deltaspace.stages.relevance",
 )
 
