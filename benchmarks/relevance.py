@@ -1,0 +1,122 @@
+"""R_s: the fast batched implementation against the per-channel reference loop, in the same run.
+
+    python benchmarks/relevance.py [--generator G.pt --clip C.pt --fakes FOLDER]
+                                   [--images 100] [--reference-channels 64] [--threads 1] [--json out.json]
+
+Defaults: the mini world's trained models (results/mini/models/generator.pt, clip.pt) and the
+first `--images` rows of its fakes table (results/mini/codes/fakes; S mean/std over the whole
+table). Without a fakes table, codes and statistics come from 10,000 z drawn with deltaspace.rng.
+
+The reference loop renders the full generator for every channel, so its time per channel hardly
+depends on the channel; it runs on `--reference-channels` channels spread evenly over S (every
+layer in proportion to its size) and its time for all channels is extrapolated from them (marked
+"extrapolated" in the table). The fast implementation runs on the same subset and on all
+channels, both measured. Both use the same CLIP, codes, statistics and thread count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deltaspace import rng
+from deltaspace.editing.relevance import base_codes, relevance_fast, relevance_reference, style_statistics
+from deltaspace.models.loading import load_clip_spec, load_generator_spec
+
+MINI = Path("results/mini")
+
+
+def _timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def _inputs(G, fakes: Path, images: int):
+    """(base s, base s_rgb, mean, std, description of the source)."""
+    if (fakes / "manifest.json").is_file():
+        mean, std = style_statistics(fakes)
+        s, s_rgb = base_codes(fakes, images)
+        return s, s_rgb, mean, std, f"{fakes} (first {images} rows; mean/std over the table)"
+    z = torch.from_numpy(rng.normal(0, "benchmark-relevance", range(10_000), G.style_dim))
+    with torch.no_grad():
+        s, s_rgb = G.styles_from_z(z)
+    s64 = s.double()
+    return (s[:images].numpy(), s_rgb[:images].numpy(), s64.mean(0).numpy(), s64.std(0, unbiased=False).numpy(),
+            "10,000 z from deltaspace.rng (no fakes table)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--generator", type=Path, default=MINI / "models/generator.pt")
+    parser.add_argument("--clip", type=Path, default=MINI / "models/clip.pt")
+    parser.add_argument("--fakes", type=Path, default=MINI / "codes/fakes")
+    parser.add_argument("--images", type=int, default=100)
+    parser.add_argument("--sigma", type=float, default=5.0)
+    parser.add_argument("--reference-channels", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=256, help="fast: images per forward (default 256)")
+    parser.add_argument("--reference-batch-size", type=int, default=100, help="reference: images per forward")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    for path in (args.generator, args.clip):
+        if not path.is_file():
+            sys.exit(f"no model at {path}: run the workflow's mini models first or pass --generator/--clip")
+    G, _ = load_generator_spec({"format": "deltaspace", "checkpoint": str(args.generator)})
+    clip = load_clip_spec({"format": "deltaspace", "checkpoint": str(args.clip), "normalize": True})
+    s, s_rgb, mean, std, source = _inputs(G, args.fakes, args.images)
+    n_ref = min(args.reference_channels, G.s_dim)
+    subset = np.unique(np.linspace(0, G.s_dim - 1, n_ref).round().astype(int))
+    common = dict(sigma=args.sigma)
+    load_before = os.getloadavg()
+
+    ref, t_ref = _timed(relevance_reference, G, clip, s, s_rgb, mean, std, channels=subset,
+                        batch_size=args.reference_batch_size, **common)
+    fast_sub, t_fast_sub = _timed(relevance_fast, G, clip, s, s_rgb, mean, std, channels=subset,
+                                  batch_size=args.batch_size, **common)
+    fast_all, t_fast_all = _timed(relevance_fast, G, clip, s, s_rgb, mean, std, batch_size=args.batch_size,
+                                  progress=True, **common)
+    load_after = os.getloadavg()
+
+    t_ref_all = t_ref / len(subset) * G.s_dim
+    # float32 rounding can put a cosine a hair above 1
+    cos_sub = min(1.0, float((ref * fast_sub).sum(1).min()))
+    cos_all = min(1.0, float((ref * fast_all[subset]).sum(1).min()))
+    rows = [
+        ("reference", f"{len(subset)} (measured)", t_ref, len(subset) / t_ref, 1.0, None),
+        ("fast", f"{len(subset)} (measured)", t_fast_sub, len(subset) / t_fast_sub, t_ref / t_fast_sub, 1 - cos_sub),
+        ("reference", f"{G.s_dim} (extrapolated)", t_ref_all, G.s_dim / t_ref_all, 1.0, None),
+        ("fast", f"{G.s_dim} (measured)", t_fast_all, G.s_dim / t_fast_all, t_ref_all / t_fast_all, 1 - cos_all),
+    ]
+    print(f"\nR_s, {args.images} images x 2 signs per channel, sigma {args.sigma}; S_dim {G.s_dim}, "
+          f"CLIP dim {fast_all.shape[1]}; torch {torch.__version__}, {args.threads} thread(s), "
+          f"{platform.processor() or platform.machine()}, load average {load_before[0]:.1f} -> {load_after[0]:.1f}")
+    print(f"codes: {source}")
+    print(f"{'method':<10} {'channels':<20} {'seconds':>9} {'channels/s':>11} {'speedup':>8} {'1 - min row cos':>16}")
+    for name, chans, sec, rate, speedup, dcos in rows:
+        dtxt = "-" if dcos is None else f"{dcos:.2e}"
+        print(f"{name:<10} {chans:<20} {sec:>9.1f} {rate:>11.2f} {speedup:>7.2f}x {dtxt:>16}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "images": args.images, "sigma": args.sigma, "s_dim": G.s_dim, "threads": args.threads,
+            "reference_channels": len(subset), "reference_seconds": t_ref, "reference_seconds_all_extrapolated": t_ref_all,
+            "fast_seconds_subset": t_fast_sub, "fast_seconds_all": t_fast_all,
+            "speedup_all": t_ref_all / t_fast_all, "speedup_subset": t_ref / t_fast_sub,
+            "min_row_cosine_subset": cos_sub, "min_row_cosine_all": cos_all, "load_average": [load_before, load_after],
+            "source": source, "generator": str(args.generator), "clip": str(args.clip),
+        }, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
