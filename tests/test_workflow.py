@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import run_snakemake
 from deltaspace.io.shards import read_manifest, read_table
 
 pytestmark = pytest.mark.slow
@@ -23,23 +24,16 @@ REPO = Path(__file__).resolve().parent.parent
 TABLES = {"mini-ffhq": 100, "mini-celeba": 50, "fakes": 120}  # rows in config/test.yaml
 
 
-def run_snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(REPO / "config" / "test.yaml"), "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    dirs = []
-    for name in ("a", "b"):
-        workdir = tmp_path_factory.mktemp(name)
-        if dirs:  # second run: same datasets and models, every data stage again
-            for part in ("world", "models"):
-                shutil.copytree(dirs[0] / part, workdir / "results" / "mini" / part, copy_function=shutil.copy2)
-        proc = run_snakemake(workdir)
-        assert proc.returncode == 0, proc.stderr[-4000:]
-        dirs.append(workdir / "results" / "mini")
+def runs(tiny_run, tmp_path_factory):
+    dirs = [tiny_run / "results" / "mini"]  # the session's local run (tests/conftest.py), shared with test_slurm
+    workdir = tmp_path_factory.mktemp("b")
+    # second run: same datasets and models, every data stage again
+    for part in ("world", "models"):
+        shutil.copytree(dirs[0] / part, workdir / "results" / "mini" / part, copy_function=shutil.copy2)
+    proc = run_snakemake(workdir)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    dirs.append(workdir / "results" / "mini")
     assert "train_generator" not in proc.stderr and "invert_shard" in proc.stderr
     return dirs
 
