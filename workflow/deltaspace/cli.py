@@ -33,6 +33,7 @@ STAGE_MODULES = (
     "deltaspace.stages.tables",
     "deltaspace.stages.mapper",
     "deltaspace.stages.relevance",
+    "deltaspace.stages.metric_nets",
 )
 
 

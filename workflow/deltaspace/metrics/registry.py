@@ -1,0 +1,182 @@
+"""Evaluation metrics by name, the nets they need, and one call that computes a list of them.
+
+``compute_metrics(names, originals, edited, nets, prompt)`` takes the same N images before and
+after an edit (uint8 arrays (N, H, W, 3)) and returns ({name: value}, {name: backbone}), the
+backbone saying which network measured each metric. A metric that does not apply (the
+ground-truth metrics in the real world, or without the prompt's attribute) gives None, never a
+stand-in number. Unknown names are a ConfigError listing the known ones.
+
+The nets come from ``load_metric_nets(spec)``, spec being
+    {"world": "mini" | "real", "attribute_net": path or None, "identity": ONNX path or None,
+     "fid_features": path or None}
+mini: attribute_net and fid_features are the workflow's attribute net checkpoint (FID uses its
+trunk), identity its identity net's ONNX export; real: fid_features is clean-fid's Inception
+TorchScript file (config key metrics.inception), identity the user's ArcFace ONNX file
+(metrics.identity), attribute_net unused. A net a requested metric needs but the spec lacks is
+a ConfigError naming the config key; a path with no file behind it a CheckpointError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+from ..io.images import uint8_to_tensor
+from ..models.attribute_net import AttributeNet, load_attribute_net
+from ..models.identity_net import ArcFaceEmbedder, load_arcface
+from .fid import AttributeNetFeatures, CleanFidInception, fid_from_features, load_inception
+from .ground_truth import edit_accuracy_from_predictions, preservation_from_predictions
+from .ids import identity_similarity
+from .psnr import psnr_db
+
+WORLDS = ("mini", "real")
+#: Config keys that name each net, per world (for error messages).
+CONFIG_KEYS = {
+    "mini": {"attribute_net": "mini.attribute_net", "identity": "mini.identity_net", "fid_features": "mini.attribute_net"},
+    "real": {"identity": "metrics.identity", "fid_features": "metrics.inception"},
+}
+
+
+@dataclass
+class MetricNets:
+    world: str
+    attribute_net: AttributeNet | None = None
+    identity: ArcFaceEmbedder | None = None
+    fid_features: AttributeNetFeatures | CleanFidInception | None = None
+
+
+@dataclass
+class MetricContext:
+    """One compute_metrics call: the nets, the prompt's ground truth (mini world), shared predictions."""
+
+    nets: MetricNets
+    attribute: str | None = None
+    value: str | None = None
+    # attribute predictions of the originals and of the edited images, computed once for both metrics
+    _predictions: dict = field(default_factory=dict, repr=False)
+
+    def predictions(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        key = id(images)  # the arrays live for the whole call, so their ids are stable
+        if key not in self._predictions:
+            self._predictions[key] = self.nets.attribute_net.predict(images)
+        return self._predictions[key]
+
+    @property
+    def has_ground_truth(self) -> bool:
+        return self.nets.world == "mini" and self.nets.attribute_net is not None and self.attribute is not None
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    needs: str | None  # the MetricNets field it reads (None: pixels only)
+    compute: Callable[[np.ndarray, np.ndarray, MetricContext], float | None]
+    backbone: Callable[[MetricContext], str]
+    ground_truth: bool = False  # mini world: needs the attribute net; real world: not applicable (None)
+
+
+def _psnr(originals, edited, context) -> float:
+    return float(psnr_db(uint8_to_tensor(originals), uint8_to_tensor(edited)).mean())
+
+
+def _fid(originals, edited, context) -> float:
+    extractor = context.nets.fid_features
+    return fid_from_features(extractor.features(edited), extractor.features(originals))
+
+
+def _ids(originals, edited, context) -> float:
+    return identity_similarity(context.nets.identity, originals, edited)
+
+
+def _edit_accuracy(originals, edited, context) -> float | None:
+    if not context.has_ground_truth or context.value is None:
+        return None
+    return edit_accuracy_from_predictions(context.predictions(edited), context.attribute, context.value)
+
+
+def _preservation(originals, edited, context) -> float | None:
+    if not context.has_ground_truth:
+        return None
+    return preservation_from_predictions(context.predictions(originals), context.predictions(edited), context.attribute)
+
+
+def _ground_truth_backbone(context: MetricContext) -> str:
+    return "mini-attribute-net" if context.has_ground_truth else "not applicable (no ground truth)"
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("fid", "fid_features", _fid, lambda c: c.nets.fid_features.backbone),
+        Metric("psnr", None, _psnr, lambda c: "pixels"),
+        Metric("ids", "identity", _ids, lambda c: c.nets.identity.backbone),
+        Metric("edit_accuracy", None, _edit_accuracy, _ground_truth_backbone, ground_truth=True),
+        Metric("preservation", None, _preservation, _ground_truth_backbone, ground_truth=True),
+    )
+}
+
+
+def _lookup(names: Iterable[str], nets: MetricNets) -> list[Metric]:
+    names = list(names)
+    unknown = [n for n in names if n not in METRICS]
+    if unknown:
+        raise ConfigError(f"evaluation.metrics: unknown metric(s) {unknown}; known metrics: {sorted(METRICS)}")
+    metrics = [METRICS[n] for n in names]
+    for m in metrics:
+        needs = m.needs or ("attribute_net" if m.ground_truth and nets.world == "mini" else None)
+        if needs and getattr(nets, needs) is None:
+            key = CONFIG_KEYS[nets.world][needs]
+            raise ConfigError(f"{key}: metric {m.name!r} needs this network, but the metric spec gives none")
+    return metrics
+
+
+def _check_images(originals, edited) -> None:
+    for what, images in (("originals", originals), ("edited", edited)):
+        if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+            raise DataError(f"{what}: expected a uint8 array (N, H, W, 3), got "
+                            f"{getattr(images, 'dtype', type(images).__name__)} {getattr(images, 'shape', '')}")
+    if originals.shape != edited.shape:
+        raise DataError(f"originals {originals.shape} and edited {edited.shape} images differ in shape")
+
+
+def compute_metrics(names: Iterable[str], originals: np.ndarray, edited: np.ndarray, nets: MetricNets,
+                    prompt=None) -> tuple[dict[str, float | None], dict[str, str]]:
+    """({name: value}, {name: backbone}) for the same N images before and after an edit.
+
+    `prompt` (an editing.text.Prompt, or anything with ``attribute`` and ``value``) carries the
+    ground truth of the mini world; without it, or in the real world, the ground-truth metrics
+    are None.
+    """
+    metrics = _lookup(names, nets)
+    _check_images(originals, edited)
+    context = MetricContext(nets, getattr(prompt, "attribute", None), getattr(prompt, "value", None))
+    values = {m.name: m.compute(originals, edited, context) for m in metrics}
+    return values, {m.name: m.backbone(context) for m in metrics}
+
+
+def load_metric_nets(spec: dict, threads: int | None = None) -> MetricNets:
+    """Load the nets a metric spec names (see the module docstring); entries that are None stay None."""
+    world = spec.get("world")
+    if world not in WORLDS:
+        raise ConfigError(f"world: expected one of {WORLDS}, got {world!r}")
+    keys = CONFIG_KEYS[world]
+    nets = MetricNets(world)
+    if world == "mini":
+        if spec.get("attribute_net"):
+            nets.attribute_net = load_attribute_net(spec["attribute_net"], keys["attribute_net"])
+        if spec.get("fid_features"):
+            same = spec["fid_features"] == spec.get("attribute_net")
+            net = nets.attribute_net if same else load_attribute_net(spec["fid_features"], keys["fid_features"])
+            nets.fid_features = AttributeNetFeatures(net, f"mini-attribute-net trunk ({net.arch['feature_dim']}-d)")
+        backbone = "mini-arcface (onnx via insightface)"
+    else:
+        # no ground truth for photographs: an attribute net is not loaded in the real world
+        if spec.get("fid_features"):
+            nets.fid_features = load_inception(spec["fid_features"], keys["fid_features"])
+        backbone = None
+    if spec.get("identity"):
+        nets.identity = load_arcface(spec["identity"], keys["identity"], backbone, threads)
+    return nets
