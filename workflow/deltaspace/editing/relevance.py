@@ -191,7 +191,9 @@ def relevance_fast(G, clip, base_s, base_s_rgb, mean, std, sigma: float = 5.0,
                 y, dcoefs = styled.conv.forward_channels_set(x, style, idx, values[:, layer.start + idx], base=base)
                 copies = 2 * n  # samples are ordered (sign, channel, image)
                 x1 = styled.finish(y, dcoefs, G.noise_input(layer, copies * b, "const", like=y))
-                skip1 = None if skip is None else skip.repeat(copies, 1, 1, 1)
+                # repeat() drops the channels_last layout the synthesis keeps (mixed layouts are slow)
+                skip1 = None if skip is None else skip.repeat(copies, 1, 1, 1).contiguous(
+                    memory_format=torch.channels_last)
                 _, images = G.run_layers((x1, skip1), s_b.repeat(copies, 1), s_rgb_b.repeat(copies, 1),
                                          pos + 1, end, noise_mode="const")
                 images = images.view(2, n * b, *images.shape[1:])

@@ -236,10 +236,12 @@ class ModulatedConv2d(nn.Module):
         else:
             resp = F.conv2d(xc, wc.reshape(n * self.out_channel, 1, *wc.shape[2:]), padding=self.padding, groups=n)
         h, w = resp.shape[-2:]
-        resp = resp.view(b, n, self.out_channel, h, w).transpose(0, 1)  # (n, B, out, h, w)
+        # Work in (..., h, w, out) order: the result, allocated contiguous in that order, is the
+        # channels_last layout the synthesis uses, written in one pass.
+        resp = resp.permute(0, 2, 3, 1).reshape(b, h, w, n, self.out_channel).permute(3, 0, 1, 2, 4)  # (n, B, h, w, out)
         delta = values.to(s).view(nv, n, 1) - s[:, channels].t().unsqueeze(0)  # (V, n, B)
-        out = base.unsqueeze(0).unsqueeze(0) + delta.view(nv, n, b, 1, 1, 1) * resp.unsqueeze(0)
-        out = out.reshape(nv * n * b, self.out_channel, h, w).contiguous(memory_format=torch.channels_last)
+        out = torch.addcmul(base.permute(0, 2, 3, 1), delta.view(nv, n, b, 1, 1, 1), resp)  # (V, n, B, h, w, out)
+        out = out.reshape(nv * n * b, h, w, self.out_channel).permute(0, 3, 1, 2)
         if not self.demodulate:
             return out, None
         wsq = weight.square().sum((2, 3))  # (out, in)
