@@ -110,7 +110,8 @@ def main() -> None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "images": args.images, "sigma": args.sigma, "s_dim": G.s_dim, "threads": args.threads,
-            "reference_channels": len(subset), "reference_seconds": t_ref, "reference_seconds_all_extrapolated": t_ref_all,
+            "reference_channels": len(subset), "reference_seconds": t_ref,
+            "reference_seconds_all_extrapolated": t_ref_all,
             "fast_seconds_subset": t_fast_sub, "fast_seconds_all": t_fast_all,
             "speedup_all": t_ref_all / t_fast_all, "speedup_subset": t_ref / t_fast_sub,
             "min_row_cosine_subset": cos_sub, "min_row_cosine_all": cos_all, "load_average": [load_before, load_after],

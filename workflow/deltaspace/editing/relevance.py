@@ -225,7 +225,8 @@ def load_relevance(path: str | os.PathLike, config_key: str, s_dim: int | None =
     try:
         rs = np.load(path, allow_pickle=False)
     except Exception as exc:  # not an .npy, truncated, object array
-        raise CheckpointError(f"{config_key}: cannot read {path} as an .npy array: {type(exc).__name__}: {exc}") from None
+        raise CheckpointError(
+            f"{config_key}: cannot read {path} as an .npy array: {type(exc).__name__}: {exc}") from None
     expected = (s_dim if s_dim is not None else "S_dim", clip_dim if clip_dim is not None else "clip_dim")
     if (rs.ndim != 2 or (s_dim is not None and rs.shape[0] != s_dim)
             or (clip_dim is not None and rs.shape[1] != clip_dim)):
@@ -247,7 +248,8 @@ def load_style_stats(path: str | os.PathLike, config_key: str = "relevance.stats
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except Exception as exc:
-        raise CheckpointError(f"{config_key}: cannot read {path} as an .npz file: {type(exc).__name__}: {exc}") from None
+        raise CheckpointError(
+            f"{config_key}: cannot read {path} as an .npz file: {type(exc).__name__}: {exc}") from None
     missing = [k for k in ("mean", "std") if k not in arrays]
     if missing:
         raise DataError(f"{config_key}: {path} lacks the array(s) {missing} (has {sorted(arrays)})")

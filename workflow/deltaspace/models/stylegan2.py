@@ -238,7 +238,8 @@ class ModulatedConv2d(nn.Module):
         h, w = resp.shape[-2:]
         # Work in (..., h, w, out) order: the result, allocated contiguous in that order, is the
         # channels_last layout the synthesis uses, written in one pass.
-        resp = resp.permute(0, 2, 3, 1).reshape(b, h, w, n, self.out_channel).permute(3, 0, 1, 2, 4)  # (n, B, h, w, out)
+        resp = resp.permute(0, 2, 3, 1).reshape(b, h, w, n, self.out_channel)
+        resp = resp.permute(3, 0, 1, 2, 4)  # (n, B, h, w, out)
         delta = values.to(s).view(nv, n, 1) - s[:, channels].t().unsqueeze(0)  # (V, n, B)
         out = torch.addcmul(base.permute(0, 2, 3, 1), delta.view(nv, n, b, 1, 1, 1), resp)  # (V, n, B, h, w, out)
         out = out.reshape(nv * n * b, h, w, self.out_channel).permute(0, 3, 1, 2)
