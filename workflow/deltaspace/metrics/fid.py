@@ -17,6 +17,7 @@ covariances are singular): compare values measured with the same N only; the eva
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,7 +73,9 @@ def load_inception(path: str | os.PathLike | None, config_key: str = INCEPTION_K
     if not path.is_file():
         raise CheckpointError(f"{config_key}: no file at {path} (expected clean-fid's inception-2015-12-05.pt)")
     try:
-        model = torch.jit.load(str(path), map_location="cpu").eval()
+        with warnings.catch_warnings():  # torch deprecates TorchScript, but it is the format clean-fid ships
+            warnings.simplefilter("ignore", FutureWarning)
+            model = torch.jit.load(str(path), map_location="cpu").eval()
     except Exception as exc:
         raise CheckpointError(f"{config_key}: cannot read {path} as a TorchScript model: {exc}") from exc
     if not hasattr(model, "layers"):
