@@ -131,6 +131,7 @@ class _FakeInception(torch.nn.Module):
         return self.layers(x)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
 def test_real_world_fid_reads_a_torchscript_inception(tmp_path, faces):
     path = tmp_path / "inception-2015-12-05.pt"
     torch.jit.script(_FakeInception()).save(str(path))
@@ -144,6 +145,9 @@ def test_unknown_metric_and_bad_images_are_clear_errors(mini_spec, faces):
     nets = load_metric_nets(mini_spec)
     with pytest.raises(ConfigError, match="known metrics: .*'fid'"):
         compute_metrics(["fid", "lpips-ish"], faces, faces, nets)
+    with pytest.raises(ConfigError, match="evaluation.prompts: unknown value 'purple'"):
+        compute_metrics(["edit_accuracy"], faces, faces, nets, Prompt("face with purple hair", attribute="hair_color",
+                                                                      value="purple"))
     with pytest.raises(DataError, match="differ in shape"):
         compute_metrics(["psnr"], faces, faces[:3], nets)
     with pytest.raises(DataError, match="uint8"):

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.linalg import LinAlgWarning
 
 from ..errors import CheckpointError
 from ..models.attribute_net import AttributeNet
@@ -89,4 +90,9 @@ def fid_from_features(features_a: np.ndarray, features_b: np.ndarray) -> float:
 
     if len(features_a) < 2 or len(features_b) < 2:
         raise ValueError("FID needs at least two images per set")
-    return float(fid_from_feats(np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)))
+    with warnings.catch_warnings():
+        # scipy's sqrtm warns of singular covariances (expected when N < feature dim, see above)
+        # and of clean-fid's use of a deprecated argument; neither changes the value
+        warnings.simplefilter("ignore", LinAlgWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return float(fid_from_feats(np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)))

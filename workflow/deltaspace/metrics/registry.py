@@ -27,6 +27,7 @@ from ..errors import ConfigError, DataError
 from ..io.images import uint8_to_tensor
 from ..models.attribute_net import AttributeNet, load_attribute_net
 from ..models.identity_net import ArcFaceEmbedder, load_arcface
+from ..world.attributes import value_index
 from .fid import AttributeNetFeatures, CleanFidInception, fid_from_features, load_inception
 from .ground_truth import edit_accuracy_from_predictions, preservation_from_predictions
 from .ids import identity_similarity
@@ -153,6 +154,11 @@ def compute_metrics(names: Iterable[str], originals: np.ndarray, edited: np.ndar
     metrics = _lookup(names, nets)
     _check_images(originals, edited)
     context = MetricContext(nets, getattr(prompt, "attribute", None), getattr(prompt, "value", None))
+    if context.has_ground_truth and any(m.ground_truth for m in metrics):
+        try:  # a prompt naming an attribute or value the mini world does not have
+            value_index(context.attribute, context.value if context.value is not None else 0)
+        except ValueError as exc:
+            raise ConfigError(f"evaluation.prompts: {exc}") from exc
     values = {m.name: m.compute(originals, edited, context) for m in metrics}
     return values, {m.name: m.backbone(context) for m in metrics}
 

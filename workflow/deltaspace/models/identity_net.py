@@ -28,6 +28,7 @@ applies the model's mean/std (127.5 / 127.5 for PyTorch-exported models like our
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,12 +119,15 @@ def export_onnx(net: IdentityNet, path: str | os.PathLike) -> None:
     net.eval()
     try:
         dummy = torch.zeros(2, 3, net.input_size, net.input_size)
-        # The TorchScript-based exporter: the dynamo one needs onnxscript, which is not installed.
-        torch.onnx.export(
-            net, (dummy,), str(tmp), dynamo=False, opset_version=ONNX_OPSET,
-            input_names=["input"], output_names=["embedding"],
-            dynamic_axes={"input": {0: "batch"}, "embedding": {0: "batch"}},
-        )
+        # The TorchScript-based exporter (deprecated, still in the pinned torch): the torch.export-based
+        # one needs the onnxscript package, one more dependency for a five-layer CNN.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(
+                net, (dummy,), str(tmp), dynamo=False, opset_version=ONNX_OPSET,
+                input_names=["input"], output_names=["embedding"],
+                dynamic_axes={"input": {0: "batch"}, "embedding": {0: "batch"}},
+            )
         os.replace(tmp, path)
     finally:
         net.train(was_training)
