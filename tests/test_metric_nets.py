@@ -115,3 +115,14 @@ def test_stages_run_from_the_cli(tmp_path):
     assert main(["train-identity-net", "--out", str(tmp_path / "i.pt"), "--onnx", str(tmp_path / "i.onnx"),
                  "--steps", "1", "--batch-size", "4", "--lr", "0.001", "--arch", '{"channels": [8, 8, 8]}']) == 0
     assert (tmp_path / "a.pt").is_file() and (tmp_path / "i.onnx").is_file()
+
+
+def test_a_112_px_arcface_model_takes_larger_photos(tmp_path):
+    """The real-world contract (w600k_r50: 112 x 112 input): images of any size are resized to it."""
+    torch.manual_seed(0)
+    net = IdentityNet(size=28, input_size=112, channels=[8, 8], embedding_dim=16).eval()
+    export_onnx(net, tmp_path / "arcface112.onnx")
+    embedder = load_arcface(tmp_path / "arcface112.onnx", "metrics.identity")
+    assert embedder.input_size == 112 and embedder.backbone == "arcface arcface112.onnx (onnx via insightface)"
+    photos = np.random.default_rng(0).integers(0, 256, (3, 256, 256, 3), dtype=np.uint8)
+    np.testing.assert_allclose(embedder.embed(photos), net.embed_images(photos), atol=1e-4)
