@@ -48,7 +48,7 @@ def load_batch(folder: str | os.PathLike, names: Sequence[str], size: int) -> to
 
 
 def uint8_to_tensor(arr: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(arr).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    return torch.tensor(arr).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)  # a copy: decoded arrays are read-only
 
 
 def tensor_to_uint8(images: torch.Tensor) -> np.ndarray:
