@@ -42,3 +42,24 @@ def tiny_run(tmp_path_factory) -> Path:
     proc = run_snakemake(workdir)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return workdir
+
+
+class FakeInception(torch.nn.Module):
+    """Stands in for clean-fid's Inception TorchScript file: a `layers` module giving pooled features."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.AdaptiveAvgPool2d(1))
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+def write_fake_inception(path: Path) -> Path:
+    import warnings
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated; clean-fid ships TorchScript
+        torch.jit.script(FakeInception()).save(str(path))
+    return path

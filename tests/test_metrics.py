@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import write_fake_inception
 from deltaspace.editing.text import Prompt
 from deltaspace.errors import CheckpointError, ConfigError, DataError
 from deltaspace.metrics.fid import fid_from_features, load_inception
@@ -120,21 +121,10 @@ def test_mini_world_missing_files_name_their_keys(tmp_path, mini_spec, faces):
         compute_metrics(["edit_accuracy"], faces, faces, nets, SMILE)
 
 
-class _FakeInception(torch.nn.Module):
-    """Stands in for clean-fid's TorchScript file: a `layers` module giving pooled features."""
-
-    def __init__(self):
-        super().__init__()
-        self.layers = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.AdaptiveAvgPool2d(1))
-
-    def forward(self, x):
-        return self.layers(x)
-
-
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
 def test_real_world_fid_reads_a_torchscript_inception(tmp_path, faces):
     path = tmp_path / "inception-2015-12-05.pt"
-    torch.jit.script(_FakeInception()).save(str(path))
+    write_fake_inception(path)
     nets = load_metric_nets({"world": "real", "fid_features": str(path)})
     values, backbones = compute_metrics(["fid"], faces[:6], faces[:6], nets)
     assert abs(values["fid"]) < 1e-6 and backbones["fid"] == "inception-v3 (clean-fid)"

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import pandas as pd
 import torch
 import yaml
 
+from conftest import write_fake_inception
 from deltaspace.io.images import write_png
 from deltaspace.io.shards import read_manifest, read_table
 
@@ -55,6 +57,11 @@ def real_world(tmp_path_factory):
                root / "e4e.pt")
     clip = create_mini("deltaspace-mini", seed=0)
     torch.save(clip.model.state_dict(), root / "clip.pt")
+    write_fake_inception(root / "inception-2015-12-05.pt")
+    from deltaspace.models.identity_net import IdentityNet, export_onnx
+
+    torch.manual_seed(0)
+    export_onnx(IdentityNet(size=28, input_size=112, channels=[8, 8], embedding_dim=16).eval(), root / "arcface.onnx")
     _write_images(root / "faces", 30, 64, seed=1)  # other size than the generator: resized on load
     _write_images(root / "faces-eval", 12, 32, seed=2)
     config = {
@@ -69,6 +76,13 @@ def real_world(tmp_path_factory):
                      "normalize": False},
         },
         "report": {"images": 8, "pairs": 2},
+        "metrics": {"inception": str(root / "inception-2015-12-05.pt"), "identity": str(root / "arcface.onnx")},
+        "relevance": {"images": 2},
+        "mappers": {name: {"space": space, "condition": cond, "steps": 5, "batch_size": 8}
+                    for name, space, cond in (("deltaedit", "s", "delta"), ("wplus", "wplus", "delta"),
+                                              ("straightforward", "s", "raw"))},
+        "evaluation": {"images": {"faces": 6, "faces-eval": 6}, "metrics": ["fid", "psnr", "ids"],
+                       "prompts": [{"target": "face with smile"}, {"target": "face with red hair"}]},
     }
     (root / "config.yaml").write_text(yaml.safe_dump(config))
     return root
@@ -92,6 +106,13 @@ def test_real_world_data_stages_end_to_end(real_world):
     report = json.loads((out / "reports" / "fidelity.json").read_text())
     assert report["world"] == "real" and "generator" not in report
     assert report["datasets"]["faces"]["inversion"]["images"] == 8  # the 10 held-out, capped at 8
+    table = pd.read_csv(real_world / "results" / "table1.csv").set_index("method")
+    measured = table[table["status"] == "measured"]
+    assert set(measured.index) == {"deltaedit", "deltaedit-no-rs", "deltaedit-wplus", "straightforward"}
+    assert (measured["world"] == "real").all() and (measured["images"] == 6).all()
+    assert (measured["fid_backbone"] == "inception-v3 (clean-fid)").all()
+    assert measured[["fid", "psnr", "ids"]].notna().all().all()
+    assert measured[["edit_accuracy", "preservation"]].isna().all().all()  # no ground truth for photographs
 
 
 def _dry_run_with(real_world: Path, tmp_path: Path, section: str, name: str, key: str, value: str) -> str:
