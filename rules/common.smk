@@ -282,27 +282,28 @@ def mapper_checkpoint(name):
 
 
 def method_spec(name):
-    """What the edit stage needs to build a method: its kind, models, mapper and R_s paths, settings."""
+    """What the edit stage needs to build a method: its kind, models, checkpoints and settings."""
     method = config["methods"][name]
-    return {
-        "name": name,
-        "kind": method["kind"],
-        "generator": model_spec("generator"),
-        "clip": model_spec("clip"),
-        "mapper": mapper_checkpoint(method["mapper"]),
-        "mapper_key": f"mappers.{method['mapper']}",
-        "relevance": f"{OUT}/relevance/rs.npy" if method["relevance"] else None,
-        "threshold": config["editing"]["threshold"],
-        "strength": config["editing"]["strength"],
-    }
+    spec = {"name": name, "kind": method["kind"], "generator": model_spec("generator"), "clip": model_spec("clip")}
+    if method["kind"] == "styleclip-gd":
+        spec.update(relevance=f"{OUT}/relevance/rs.npy", stats=f"{OUT}/relevance/s_stats.npz",
+                    alpha=method["alpha"], beta=method["beta"])
+        return spec
+    spec.update(
+        mapper=mapper_checkpoint(method["mapper"]),
+        mapper_key=f"mappers.{method['mapper']}",
+        relevance=f"{OUT}/relevance/rs.npy" if method["relevance"] else None,
+        threshold=config["editing"]["threshold"],
+        strength=config["editing"]["strength"],
+    )
+    return spec
 
 
 def method_inputs(wildcards):
-    method = config["methods"][wildcards.method]
-    inputs = {"mapper": mapper_checkpoint(method["mapper"])}
-    if method["relevance"]:
-        inputs["relevance"] = f"{OUT}/relevance/rs.npy"
-    return inputs
+    """Files a method's edit job reads besides the models: mapper, R_s, S statistics."""
+    spec = method_spec(wildcards.method)
+    keys = ("mapper", "relevance", "stats")
+    return {k: spec[k] for k in keys if spec.get(k)}
 
 
 def edit_args(wildcards):

@@ -111,4 +111,25 @@ def test_editing_config_defaults(test_config):
     config = validate_config(copy.deepcopy(test_config))
     assert config["evaluation"]["table1_dataset"] == "mini-ffhq"
     assert config["editing"] == {"source": "face", "threshold": 0.03, "strength": 1.0, "batch_size": 256}
-    assert config["methods"]["deltaedit-wplus"] == {"mapper": "wplus", "kind": "deltaedit", "relevance": False}
+    wplus = config["methods"]["deltaedit-wplus"]
+    assert (wplus["mapper"], wplus["kind"], wplus["relevance"]) == ("wplus", "deltaedit", False)
+
+
+def test_styleclip_global_direction_thresholds_normalises_and_scales_by_std():
+    from deltaspace.methods.styleclip_gd import global_direction
+
+    R = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    dt = torch.tensor([3.0, 0.0])  # normalised inside: (1, 0) -> r = (1, 0, 0.6)
+    std = torch.tensor([2.0, 5.0, 10.0])
+    torch.testing.assert_close(global_direction(R, dt, std, beta=0.5), torch.tensor([2.0, 0.0, 6.0]))
+    torch.testing.assert_close(global_direction(R, dt, std, beta=0.7), torch.tensor([2.0, 0.0, 0.0]))
+    assert not global_direction(R, dt, std, beta=2.0).any()  # nothing relevant enough: no edit
+
+
+def test_styleclip_gd_needs_no_mapper_and_deltaedit_does(test_config):
+    config = copy.deepcopy(test_config)
+    config["methods"]["gd"] = {"kind": "styleclip-gd", "alpha": 3.0}
+    assert validate_config(copy.deepcopy(config))["methods"]["gd"]["beta"] == 0.15
+    config["methods"]["x"] = {"relevance": True}
+    with pytest.raises(ConfigError, match="methods.x.mapper: required"):
+        validate_config(config)

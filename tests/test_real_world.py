@@ -108,7 +108,7 @@ def test_real_world_data_stages_end_to_end(real_world):
     assert report["datasets"]["faces"]["inversion"]["images"] == 8  # the 10 held-out, capped at 8
     table = pd.read_csv(real_world / "results" / "table1.csv").set_index("method")
     measured = table[table["status"] == "measured"]
-    assert set(measured.index) == {"deltaedit", "deltaedit-no-rs", "deltaedit-wplus", "straightforward"}
+    assert set(measured.index) == {"deltaedit", "deltaedit-no-rs", "deltaedit-wplus", "straightforward", "styleclip-gd"}
     assert (measured["world"] == "real").all() and (measured["images"] == 6).all()
     assert (measured["fid_backbone"] == "inception-v3 (clean-fid)").all()
     assert measured[["fid", "psnr", "ids"]].notna().all().all()

@@ -85,6 +85,10 @@ def _check_semantics(config: dict) -> None:
 def _check_editing(config: dict) -> None:
     """Cross-key checks of the editing and evaluation sections (the schema checks each key alone)."""
     for name, method in config["methods"].items():
+        if method["kind"] != "deltaedit":
+            continue
+        if "mapper" not in method:
+            raise ConfigError(f"methods.{name}.mapper: required for kind deltaedit (a key of mappers)")
         mapper = config["mappers"].get(method["mapper"])
         if mapper is None:
             raise ConfigError(f"methods.{name}.mapper: no mapper named {method['mapper']!r} "

@@ -6,6 +6,6 @@ Importing this package registers the built-in kinds.
 """
 
 from .base import EditingMethod, EvalBatch, build_method, method_kinds, register_method
-from . import deltaedit  # noqa: F401  (registers "deltaedit")
+from . import deltaedit, styleclip_gd  # noqa: F401  (register their kinds)
 
 __all__ = ["EditingMethod", "EvalBatch", "build_method", "method_kinds", "register_method"]
