@@ -1,0 +1,162 @@
+"""The tiny workflow on a real Slurm through workflow/profiles/slurm (cluster: tests/slurm_support.py).
+
+The session's second run of the tiny config (conftest.tiny_rerun) goes through Slurm when a cluster
+can be started: in a fresh folder, with the first (local) run's datasets and trained models, every
+other stage runs as Slurm jobs, the jobs of each rule bundled into one Slurm job. Here: every job ran
+in a Slurm job that Slurm reports COMPLETED, and every output equals the local run's. A failing job
+(submitted alone, as the profile does) fails the run and names its logs. Where Slurm cannot run
+(not root, not Debian) these tests skip and say why; test_workflow then gets a local second run.
+"""
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import TINY_CONFIG
+from slurm_support import run_on_slurm, timed_out, write_profile
+
+pytestmark = pytest.mark.slow
+FAIL_LIMIT_S = 150  # one failing job
+TIMING_KEYS = {"seconds"}  # wall-clock fields: the only values allowed to differ between two runs
+SEEDED = ("world", "models")  # copied from the local run into the Slurm run's folder (conftest.tiny_rerun)
+
+
+@pytest.fixture(scope="module")
+def cluster(slurm_cluster):
+    if slurm_cluster.failed:
+        pytest.fail(slurm_cluster.reason)
+    if not slurm_cluster.available:
+        pytest.skip(f"no Slurm to test on: {slurm_cluster.reason}")
+    return slurm_cluster
+
+
+@pytest.fixture(scope="module")
+def slurm_run(cluster, tiny_rerun):
+    proc = tiny_rerun.slurm
+    assert not timed_out(proc), f"the tiny workflow on Slurm ran past its time limit (a lost job?):\n{proc.stderr[-4000:]}"
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    return tiny_rerun.workdir, proc.stderr
+
+
+# ---- what Snakemake's log says ---------------------------------------------------------------
+
+# A job as Snakemake announces it (indented inside a group job): rule, outputs, job id, ...
+JOB_BLOCK = re.compile(r"^ *(localrule|rule) (\w+):\n((?: +\S.*\n)+)", re.M)
+SUBMITTED = re.compile(r"Job (\S+) has been submitted with SLURM jobid (\d+) \(log: (.+?)\)\.")
+
+
+def job_outputs(log: str, local: bool) -> list[str]:
+    """The first output of every job that Snakemake started locally (or not), as its log lists them."""
+    outputs = []
+    for kind, _, body in JOB_BLOCK.findall(log):
+        output = re.search(r"^ +output: ([^,\n]+)", body, re.M)
+        if output and (kind == "localrule") == local:
+            outputs.append(output.group(1).strip())
+    return outputs
+
+
+def submissions(log: str) -> list[tuple[str, str, str]]:
+    """(Snakemake job or group id, Slurm job id, Slurm's log of the job) of every sbatch submission."""
+    return SUBMITTED.findall(log)
+
+
+def slurm_states(run_id: str, slurm_ids: set[str]) -> dict[str, str]:
+    """Slurm job id -> state, from Slurm itself: squeue (finished jobs stay there MinJobAge seconds),
+    then sacct for jobs squeue has forgotten (on clusters with an accounting database)."""
+    out = subprocess.run(["squeue", "--states=all", "--noheader", "--name", run_id, "--format=%i|%T"],
+                         capture_output=True, text=True, timeout=60).stdout
+    states = dict(line.strip().split("|") for line in out.splitlines())
+    if slurm_ids - set(states) and shutil.which("sacct"):
+        out = subprocess.run(["sacct", "-X", "-n", "-P", "--name", run_id, "--format=JobIDRaw,State"],
+                             capture_output=True, text=True, timeout=60).stdout
+        states.update(line.strip().split("|") for line in out.splitlines())
+    return {slurm_id: states[slurm_id] for slurm_id in slurm_ids if slurm_id in states}
+
+
+def test_every_job_went_through_sbatch(slurm_run, tiny_run):
+    workdir, log = slurm_run
+    assert not job_outputs(log, local=True), "jobs ran on the submitting machine"
+    remote = job_outputs(log, local=False)
+    # the local run's jobs (all local there), less those whose outputs were copied in
+    local_log = sorted((tiny_run / ".snakemake" / "log").glob("*.snakemake.log"))[0].read_text()
+    expected = [out for out in job_outputs(local_log, local=True) if out.split("/")[2] not in SEEDED]
+    assert remote and sorted(remote) == sorted(expected)
+
+    subs = submissions(log)
+    run_id = re.search(r"SLURM run ID: (\S+)", log).group(1)
+    slurm_ids = {slurm_id for _, slurm_id, _ in subs}
+    states = slurm_states(run_id, slurm_ids)
+    assert set(states) == slurm_ids, f"Slurm knows {sorted(states)} of the submitted {sorted(slurm_ids)}"
+    assert set(states.values()) == {"COMPLETED"}, states
+    # Slurm's log of each of its jobs lists the Snakemake jobs it ran: each job ran in exactly one.
+    ran_in = {out: [] for out in remote}
+    for _, slurm_id, path in subs:
+        assert Path(path).is_relative_to(workdir / ".snakemake" / "slurm_logs")
+        text = Path(path).read_text()
+        for out in remote:
+            if re.search(rf"^ *output: {re.escape(out)}(,|$)", text, re.M):
+                ran_in[out].append(slurm_id)
+    assert all(len(ids) == 1 for ids in ran_in.values()), ran_in
+
+
+# ---- outputs ---------------------------------------------------------------------------------
+
+
+def without_timings(value):
+    if isinstance(value, dict):
+        return {k: without_timings(v) for k, v in value.items() if k not in TIMING_KEYS}
+    if isinstance(value, list):
+        return [without_timings(v) for v in value]
+    return value
+
+
+def same_content(a, b) -> bool:
+    """Byte-identical, or (JSON, JSON lines) equal apart from wall-clock timings."""
+    if hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest():
+        return True
+    if a.suffix == ".json":
+        return without_timings(json.loads(a.read_text())) == without_timings(json.loads(b.read_text()))
+    if a.suffix == ".jsonl":
+        la, lb = a.read_text().splitlines(), b.read_text().splitlines()
+        return len(la) == len(lb) and all(without_timings(json.loads(x)) == without_timings(json.loads(y))
+                                          for x, y in zip(la, lb))
+    return False
+
+
+def outputs(results) -> set[str]:
+    """Every file a run wrote under results/, less its logs and benchmarks (timings)."""
+    files = {p.relative_to(results) for p in results.rglob("*") if p.is_file()}
+    return {str(f) for f in files if not {"logs", "benchmarks"} & set(f.parts)}
+
+
+def test_outputs_equal_the_local_run(slurm_run, tiny_run):
+    local, slurm = tiny_run / "results", slurm_run[0] / "results"
+    files = outputs(local)
+    assert files and outputs(slurm) == files
+    assert [f for f in sorted(files) if not same_content(local / f, slurm / f)] == []
+
+
+def test_failing_job_fails_the_run_and_names_its_logs(cluster, tmp_path):
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["mini"]["generator"]["arch"]["channels"] = {"4": 32}  # no 8-32 px layers: the trainer refuses it
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump(config))
+    workdir = tmp_path / "run"
+    profile = write_profile(tmp_path / "profile", cluster, retries=0)  # one attempt is enough here
+    proc = run_on_slurm(workdir, profile, FAIL_LIMIT_S, "results/mini/models/generator.pt", configfile=broken)
+    log = proc.stdout + proc.stderr
+    assert not timed_out(proc), f"a failed Slurm job was not noticed within {FAIL_LIMIT_S} s:\n{log[-4000:]}"
+    assert proc.returncode == 1, log[-4000:]
+    [(_, slurm_id, slurm_log)] = submissions(log)
+    error = log[log.index("Error in rule train_generator"):]
+    assert f"SLURM-job '{slurm_id}' failed" in error
+    # the rule's log and Slurm's log of the job, both there to read
+    assert f"log: results/mini/logs/train_generator.log, {slurm_log} " in error
+    assert (workdir / "results/mini/logs/train_generator.log").is_file() and Path(slurm_log).is_file()
+    assert "lacks resolutions" in log  # show-failed-logs: the rule's log is printed
