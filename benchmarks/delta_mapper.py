@@ -14,7 +14,7 @@
     batch sizes, to size the mini config.
 
 Usage: python benchmarks/delta_mapper.py [--rows 20000 80000] [--steps 80] [--shard-rows 2000]
-       [--threads 2] [--mini] [--smoke]
+       [--threads 2] [--memory-threads N] [--mini] [--smoke]
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def bench_memory(args, tmp: Path) -> list[dict]:
     for rows in args.rows:
         table = make_table(tmp, distinct, rows, args.shard_rows)
         cmd = [sys.executable, __file__, "_child", "--table", json.dumps(table), "--out", str(tmp / f"m-{rows}.pt"),
-               "--steps", str(args.steps), "--batch", str(args.batch), "--threads", str(args.threads),
+               "--steps", str(args.steps), "--batch", str(args.batch), "--threads", str(args.memory_threads or args.threads),
                "--levels", args.levels]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode:
@@ -199,8 +199,10 @@ def main() -> None:
     p.add_argument("--shard-rows", type=int, default=2000)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--memory-threads", type=int, help="threads of the memory runs (default: --threads)")
     p.add_argument("--throughput-steps", type=int, default=8)
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--no-memory", action="store_true", help="skip part (a)")
     p.add_argument("--mini", action="store_true", help="also time the mini-world mapper")
     p.add_argument("--smoke", action="store_true", help="mini-size data, few steps: checks the script runs")
     p.add_argument("--json", type=Path, help="write the figures here")
@@ -210,13 +212,16 @@ def main() -> None:
         args.rows, args.steps, args.shard_rows, args.throughput_steps, args.rounds = [400, 800], 6, 100, 2, 1
     torch.set_num_threads(args.threads)
     start = time.time()
-    with tempfile.TemporaryDirectory(prefix="bench-delta-mapper-") as tmp:
-        memory = bench_memory(args, Path(tmp))
+    memory = None
+    if not args.no_memory:
+        with tempfile.TemporaryDirectory(prefix="bench-delta-mapper-") as tmp:
+            memory = bench_memory(args, Path(tmp))
     levels, clip_dim = (real_levels(), 512) if args.levels == "real" else (mini_levels(), 128)
     throughput = bench_throughput(levels, clip_dim, args.batch, args.throughput_steps, args.rounds,
                                   f"{args.levels} Delta Mapper training step")
     mini = bench_mini([64, 256, 512], 20 if not args.smoke else 2) if args.mini else None
-    print(f"total {time.time() - start:.0f} s")
+    print(f"total {time.time() - start:.0f} s; load average (1, 5, 15 min) at the end: {os.getloadavg()} "
+          f"on {os.cpu_count()} cores")
     if args.json:
         args.json.write_text(json.dumps({"memory": memory, "throughput": throughput, "mini": mini}, indent=2))
 
