@@ -1,7 +1,6 @@
 import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +37,7 @@ def run_snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 def tiny_run(tmp_path_factory) -> Path:
     """The tiny config run locally, once per session: its working folder.
 
-    tiny_rerun reuses its datasets and models; test_workflow's last test deletes a shard of it
+    Reruns reuse its datasets and models; test_workflow's last test deletes a shard of it
     (test_workflow.py sorts after test_slurm.py, so that happens after test_slurm's comparisons).
     """
     workdir = tmp_path_factory.mktemp("tiny-local")
@@ -47,55 +46,27 @@ def tiny_run(tmp_path_factory) -> Path:
     return workdir
 
 
-@pytest.fixture(scope="session")
-def slurm_cluster():
-    """A running Slurm for the session (tests/slurm_support.py), or the reason there is none."""
-    import slurm_support
-
-    cluster = slurm_support.start_cluster()
-    yield cluster
-    slurm_support.stop_cluster(cluster)
+def seed_from(run: Path, workdir: Path) -> Path:
+    """Copy a run's rendered datasets and trained models into `workdir`: a rerun then redoes every data stage."""
+    for part in ("world", "models"):
+        shutil.copytree(run / "results" / "mini" / part, workdir / "results" / "mini" / part, copy_function=shutil.copy2)
+    return workdir
 
 
 @dataclass
 class Rerun:
     workdir: Path
-    log: str  # Snakemake's log of the run that produced workdir
-    slurm: subprocess.CompletedProcess | None  # the attempt through Slurm, when a cluster was available
-
-
-RERUN_SLURM_LIMIT_S = 600  # a lost Slurm job fails the run after this long instead of hanging
+    log: str  # Snakemake's log of the run
 
 
 @pytest.fixture(scope="session")
-def tiny_rerun(tiny_run, slurm_cluster, tmp_path_factory) -> Rerun:
-    """A second run of the tiny config in a fresh folder, reusing tiny_run's datasets and trained models
-    and redoing every other stage: through Slurm (workflow/profiles/slurm) when a cluster is available,
-    locally otherwise or when the Slurm run failed (test_slurm reports that failure)."""
-    import slurm_support
-
-    def seeded(name: str) -> Path:
-        if slurm_cluster.tmp:  # a folder the compute nodes of an existing cluster see
-            folder = Path(tempfile.mkdtemp(prefix=name, dir=slurm_cluster.tmp))
-        else:
-            folder = tmp_path_factory.mktemp(name)
-        for part in ("world", "models"):
-            shutil.copytree(tiny_run / "results" / "mini" / part, folder / "results" / "mini" / part,
-                            copy_function=shutil.copy2)
-        return folder
-
-    slurm = None
-    if slurm_cluster.available:
-        workdir = seeded("tiny-slurm")
-        profile = slurm_support.write_profile(tmp_path_factory.mktemp("slurm-profile"), slurm_cluster,
-                                              **slurm_support.one_slurm_job_per_rule())
-        slurm = slurm_support.run_on_slurm(workdir, profile, RERUN_SLURM_LIMIT_S)
-        if slurm.returncode == 0:
-            return Rerun(workdir, slurm.stderr, slurm)
-    workdir = seeded("tiny-rerun")
+def tiny_rerun(tiny_run, tmp_path_factory) -> Rerun:
+    """A second local run of the tiny config in a fresh folder, reusing tiny_run's datasets and trained
+    models and redoing every other stage."""
+    workdir = seed_from(tiny_run, tmp_path_factory.mktemp("tiny-rerun"))
     proc = run_snakemake(workdir)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    return Rerun(workdir, proc.stderr, slurm)
+    return Rerun(workdir, proc.stderr)
 
 
 class FakeInception(torch.nn.Module):

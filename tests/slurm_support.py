@@ -10,7 +10,6 @@ wrapped in `timeout`, so that a lost job fails the run instead of hanging the te
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,25 +54,6 @@ def start_cluster() -> Cluster:
 def stop_cluster(cluster: Cluster) -> None:
     if cluster.started_here:
         subprocess.run(["bash", str(SCRIPT), "stop"], capture_output=True, text=True, timeout=120)
-
-
-def rule_names() -> list[str]:
-    text = "".join(f.read_text() for f in sorted((REPO / "rules").glob("*.smk")))
-    return sorted(set(re.findall(r"^rule (\w+):", text, re.M)))
-
-
-def one_slurm_job_per_rule() -> dict:
-    """Profile settings that bundle the jobs of each rule into one Slurm job (as they become ready together).
-
-    Every Slurm job starts Snakemake twice before its rule's command (about 12 CPU-seconds here), which
-    would dominate a run of many seconds-long jobs on two cores.
-    """
-    rules = rule_names()
-    return {
-        "groups": {rule: rule for rule in rules},
-        "group-components": {rule: 1000 for rule in rules},
-        "cores": os.cpu_count(),  # a bundle asks for the cores of its jobs that run side by side, at most this
-    }
 
 
 def write_profile(folder: Path, cluster: Cluster, **settings) -> Path:

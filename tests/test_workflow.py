@@ -26,7 +26,7 @@ TABLES = {"mini-ffhq": 100, "mini-celeba": 50, "fakes": 120}  # rows in config/t
 @pytest.fixture(scope="module")
 def runs(tiny_run, tiny_rerun):
     # The session's runs (tests/conftest.py): the second, in a fresh folder, reused the first's datasets and
-    # models and redid every data stage (through Slurm where a cluster could be started: tests/test_slurm.py).
+    # models and redid every data stage.
     assert "train_generator" not in tiny_rerun.log and "invert_shard" in tiny_rerun.log
     return [tiny_run / "results" / "mini", tiny_rerun.workdir / "results" / "mini"]
 
