@@ -39,20 +39,20 @@ from torch import nn
 
 from ..errors import CheckpointError
 from ..io.checkpoints import load_checkpoint, load_state_dict_strict, save_checkpoint
-from .attribute_net import as_model_input, conv_block
+from .attribute_net import as_model_input, conv_trunk
 
 KIND = "identity_net"
 ONNX_OPSET = 17
 
 
 def default_arch(size: int = 32) -> dict:
-    return {"size": size, "input_size": 4 * size, "channels": [32, 64, 128], "embedding_dim": 128}
+    return {"size": size, "input_size": 4 * size, "channels": [16, 32, 64], "embedding_dim": 128}
 
 
 class IdentityNet(nn.Module):
     """Average-pool to ``size``, conv stages (size -> size / 8), then BN-FC-BN to the embedding (as ArcFace)."""
 
-    def __init__(self, size: int = 32, input_size: int = 128, channels=(32, 64, 128), embedding_dim: int = 128):
+    def __init__(self, size: int = 32, input_size: int = 128, channels=(16, 32, 64), embedding_dim: int = 128):
         super().__init__()
         if input_size % size or input_size < 112 or input_size % 16:
             raise ValueError(
@@ -64,15 +64,11 @@ class IdentityNet(nn.Module):
         self.arch = {"size": int(size), "input_size": int(input_size), "channels": [int(c) for c in channels],
                      "embedding_dim": int(embedding_dim)}
         self.size, self.input_size = int(size), int(input_size)
-        layers, cin = [nn.AvgPool2d(input_size // size)], 3
-        for cout in channels:
-            layers += [conv_block(cin, cout, 1), conv_block(cout, cout, 2)]
-            cin = cout
-        side = size // 2 ** len(channels)
-        self.convs = nn.Sequential(*layers)
+        side, cout = size // 2 ** len(channels), channels[-1]
+        self.convs = nn.Sequential(nn.AvgPool2d(input_size // size), conv_trunk(channels))
         self.embed = nn.Sequential(
-            nn.BatchNorm2d(cin), nn.Flatten(),
-            nn.Linear(cin * side * side, embedding_dim), nn.BatchNorm1d(embedding_dim),
+            nn.BatchNorm2d(cout), nn.Flatten(),
+            nn.Linear(cout * side * side, embedding_dim), nn.BatchNorm1d(embedding_dim),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

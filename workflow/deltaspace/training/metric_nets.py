@@ -14,7 +14,15 @@ Every step renders new items, so the data depend on (seed, item index) only.
   (seed, i) and varies everything else (attributes, pose, style), so the embedding learns who
   the face is and not its hair or glasses. Loss: ArcFace's additive angular margin softmax,
   logits s * cos(theta_y + m) for the true class and s * cos(theta_j) for the others, on unit
-  embeddings and unit class weights.
+  embeddings and unit class weights, plus an auxiliary regression of the class's identity
+  parameters from the embedding (a linear head dropped after training, ``geometry_weight``).
+  Why the auxiliary term: identities differ by about a pixel of face geometry at 32 px while
+  hair, glasses, background and pose change hundreds of pixels, and the margin loss alone barely
+  leaves chance level within a CPU budget (measured, 500 steps of batch 64: 2,000 classes
+  s=24 m=0.3 gave same- vs different-identity cosine 0.38 / 0.39; 256 classes s=16 m=0.2 gave
+  0.44 / 0.27 and hair-colour edits at cosine 0.31). The regression target tells every image
+  which way its identity lies, and with it (weight 5, 1,000 steps) the same measure reaches
+  0.95 / 0.03 with edits of hair colour, glasses or smile at cosine >= 0.97.
 
 Both use AdamW with a one-cycle schedule (warm-up, cosine decay) and are checked on held-out
 renders: per-attribute accuracy for the classifier; for the identity net, cosines of the same
@@ -201,8 +209,8 @@ def identity_report(embed, seed: int, count: int, size: int) -> dict:
 
 def train_identity_net(
     out_path: str | Path, onnx_path: str | Path, *, steps: int, batch_size: int, lr: float, seed: int = 0,
-    size: int = 32, threads: int = 2, arch: dict | None = None, classes: int = 2000, scale: float = 24.0,
-    margin: float = 0.3, eval_count: int = 1000,
+    size: int = 32, threads: int = 2, arch: dict | None = None, classes: int = 256, scale: float = 16.0,
+    margin: float = 0.2, geometry_weight: float = 5.0, eval_count: int = 1000,
 ) -> dict:
     """Train the identity net with the ArcFace loss, save it and its ONNX export, return a summary.
 
@@ -214,6 +222,7 @@ def train_identity_net(
     torch.manual_seed(seed)
     net = IdentityNet(**{**identity_arch(size), **(arch or {}), "size": size})
     weight = torch.nn.Parameter(torch.randn(classes, net.arch["embedding_dim"]) * 0.01)
+    geometry_head = torch.nn.Linear(net.arch["embedding_dim"], len(IDENTITY))
     identities = class_identities(seed, np.arange(classes))
     net.train()
 
@@ -223,16 +232,23 @@ def train_identity_net(
                             classes - 1)
         params = identity_items(seed, IDENTITY_STREAM, idx, select(identities, labels))
         images = degrade(render_items(params, idx, size), seed, IDENTITY_STREAM, idx)
-        logits = arcface_logits(net(net.prepare(images)), weight, torch.from_numpy(labels), scale, margin)
-        return F.cross_entropy(logits, torch.from_numpy(labels))
+        embeddings = net(net.prepare(images))
+        logits = arcface_logits(embeddings, weight, torch.from_numpy(labels), scale, margin)
+        loss = F.cross_entropy(logits, torch.from_numpy(labels))
+        if geometry_weight:
+            # identity parameters are uniform on [0, 1]: standardise them to unit variance
+            target = (torch.from_numpy(np.stack([params[n] for n in IDENTITY], 1)) - 0.5) * math.sqrt(12)
+            loss = loss + geometry_weight * F.mse_loss(geometry_head(embeddings), target)
+        return loss
 
-    losses = _fit(list(net.named_parameters()) + [("class_weight", weight)], steps, lr, "identity net", loss_fn)
+    extra = [("class_weight", weight)] + [(f"geometry_head.{n}", p) for n, p in geometry_head.named_parameters()]
+    losses = _fit(list(net.named_parameters()) + extra, steps, lr, "identity net", loss_fn)
     train_seconds = time.time() - start
     net.eval()
     report = identity_report(net.embed_images, seed, eval_count, size)
     summary = {
         "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "threads": threads,
-        "classes": classes, "scale": scale, "margin": margin,
+        "classes": classes, "scale": scale, "margin": margin, "geometry_weight": geometry_weight,
         "final_loss": float(np.mean(losses[-20:])), "train_seconds": round(train_seconds, 1), **report,
     }
     export_onnx(net, onnx_path)
