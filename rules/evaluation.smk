@@ -12,7 +12,7 @@ rule train_attribute_net:
         log_path("train_attribute_net"),
     benchmark:
         bench_path("train_attribute_net")
-    threads: 2
+    threads: 1  # small convolutions: a second thread costs more than it gives on a busy machine
     resources:
         mem_mb=4000,
         runtime=60,
@@ -32,7 +32,7 @@ rule train_identity_net:
         log_path("train_identity_net"),
     benchmark:
         bench_path("train_identity_net")
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
