@@ -88,7 +88,9 @@ def _fit(named_parameters, steps: int, lr: float, desc: str, loss_fn, weight_dec
     """AdamW + one-cycle schedule around `loss_fn(step) -> loss`; returns the losses."""
     params = [p for _, p in named_parameters]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(2, steps), pct_start=0.1)
+    total = max(4, steps)
+    # OneCycleLR divides by its warm-up length: keep it at least two steps for short (test) runs
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total, pct_start=min(0.5, max(0.1, 2.5 / total)))
     losses: list[float] = []
     bar = tqdm(range(steps), desc=desc, unit="step", mininterval=5.0)
     for step in bar:
