@@ -76,4 +76,8 @@ def build_table1(results: pd.DataFrame, dataset: str, methods: list[str]) -> pd.
                 **{f"{m}_backbone": first.get(f"{m}_backbone") for m in METRICS},
             })
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    for col in ("images", "prompts"):  # counts stay integers beside the empty rows
+        if col in table:
+            table[col] = table[col].astype("Int64")
+    return table
