@@ -81,6 +81,9 @@ def real_world(tmp_path_factory):
         "mappers": {name: {"space": space, "condition": cond, "steps": 5, "batch_size": 8}
                     for name, space, cond in (("deltaedit", "s", "delta"), ("wplus", "wplus", "delta"),
                                               ("straightforward", "s", "raw"))},
+        "methods": {"deltaedit": {"mapper": "deltaedit", "relevance": True}, "deltaedit-no-rs": {"mapper": "deltaedit"},
+                    "deltaedit-wplus": {"mapper": "wplus"}, "straightforward": {"mapper": "straightforward"},
+                    "styleclip-gd": {"kind": "styleclip-gd"}},
         "evaluation": {"images": {"faces": 6, "faces-eval": 6}, "metrics": ["fid", "psnr", "ids"],
                        "prompts": [{"target": "face with smile"}, {"target": "face with red hair"}]},
     }
