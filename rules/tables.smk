@@ -22,6 +22,8 @@ rule table1_dataset:
 
 
 rule table1:
+    conda:
+        "../envs/deltaspace.yaml"
     input:
         main=f"{OUT}/tables/table1-{config['evaluation']['table1_dataset']}.csv",
         others=[f"{OUT}/tables/table1-{d}.csv" for d in EVAL_DATASETS],
