@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from conftest import TINY_CONFIG, seed_from
@@ -33,7 +34,6 @@ TARGETS = [] if FULL else [f"results/mini/{table}/manifest.json" for table in TA
 # A lost job fails the run after this long instead of hanging; about 3 minutes and 70 s here.
 RUN_LIMIT_S = 3600 if FULL else 600
 FAIL_LIMIT_S = 300  # one failing job
-TIMING_KEYS = {"seconds"}  # wall-clock fields: the only values allowed to differ between two runs
 
 
 def seeded(output: str) -> bool:
@@ -137,25 +137,45 @@ def test_every_job_went_through_sbatch(slurm_run, tiny_run):
 # ---- outputs ---------------------------------------------------------------------------------
 
 
-def without_timings(value):
+def normalized(value, run: Path):
+    """Content without wall-clock timings (seconds, edit_seconds, samples_per_second, ...) and with the
+    run's own folder (absolute paths in editor bundles) written as <run>."""
     if isinstance(value, dict):
-        return {k: without_timings(v) for k, v in value.items() if k not in TIMING_KEYS}
-    if isinstance(value, list):
-        return [without_timings(v) for v in value]
+        return {k: normalized(v, run) for k, v in value.items() if "second" not in k}
+    if isinstance(value, (list, tuple)):
+        return [normalized(v, run) for v in value]
+    if isinstance(value, str):
+        return value.replace(str(run), "<run>")
     return value
 
 
-def same_content(a, b) -> bool:
-    """Byte-identical, or (JSON, JSON lines) equal apart from wall-clock timings."""
+def same_tree(a, b) -> bool:
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_tree(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_tree(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def load(path: Path, run: Path):
+    if path.suffix == ".json":
+        return normalized(json.loads(path.read_text()), run)
+    if path.suffix == ".jsonl":
+        return [normalized(json.loads(line), run) for line in path.read_text().splitlines()]
+    if path.suffix == ".pt":
+        return normalized(torch.load(path, map_location="cpu", weights_only=True), run)
+    return None
+
+
+def same_content(run_a: Path, run_b: Path, relpath: str) -> bool:
+    """Byte-identical, or (JSON, JSON lines, checkpoints) equal apart from timings and the run's folder."""
+    a, b = run_a / relpath, run_b / relpath
     if hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest():
         return True
-    if a.suffix == ".json":
-        return without_timings(json.loads(a.read_text())) == without_timings(json.loads(b.read_text()))
-    if a.suffix == ".jsonl":
-        la, lb = a.read_text().splitlines(), b.read_text().splitlines()
-        return len(la) == len(lb) and all(without_timings(json.loads(x)) == without_timings(json.loads(y))
-                                          for x, y in zip(la, lb))
-    return False
+    content = load(a, run_a)
+    return content is not None and same_tree(content, load(b, run_b))
 
 
 def outputs(results) -> set[str]:
@@ -168,7 +188,7 @@ def test_outputs_equal_the_local_run(slurm_run, tiny_run):
     local, slurm = tiny_run / "results", slurm_run[0] / "results"
     files = {f for f in outputs(local) if in_scope(f"results/{f}")}
     assert files and outputs(slurm) == files
-    assert [f for f in sorted(files) if not same_content(local / f, slurm / f)] == []
+    assert [f for f in sorted(files) if not same_content(tiny_run, slurm_run[0], f"results/{f}")] == []
 
 
 def test_failing_job_fails_the_run_and_names_its_logs(cluster, tmp_path):
