@@ -3,7 +3,7 @@ import sys
 
 import numpy as np
 
-from deltaspace.cli import build_parser, main
+from deltaspace.cli import STAGE_MODULES, STAGES, build_parser, main
 from deltaspace.io.shards import read_shard, shard_name
 
 
@@ -12,6 +12,19 @@ def test_every_stage_has_a_subcommand():
     sub = next(a for a in parser._actions if a.dest == "stage")
     assert {"render-dataset", "train-generator", "train-encoder", "train-clip", "invert-shard", "sample-shard",
             "clip-images-shard", "clip-codes-shard", "table-manifest", "fidelity-report"} <= set(sub.choices)
+
+
+def test_stage_table_names_the_module_of_every_stage():
+    build_parser()  # imports every stage module
+    assert {name: fn.__module__ for name, fn in STAGES.items()} == STAGE_MODULES
+
+
+def test_a_job_imports_only_its_own_stage():
+    probe = ("import sys\nfrom deltaspace.cli import main\ntry:\n    main(['table-manifest', '--help'])\n"
+             "except SystemExit:\n    pass\nprint(sorted(m for m in sys.modules if m.startswith('deltaspace.stages.')))")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert "--shards" in proc.stdout, proc.stderr  # the subcommand's own help
+    assert proc.stdout.strip().splitlines()[-1] == "['deltaspace.stages.codes']", proc.stderr
 
 
 def test_user_errors_exit_2_with_one_line(tmp_path, capsys):

@@ -21,20 +21,32 @@ from typing import Callable
 from .errors import DeltaspaceError
 
 STAGES: dict[str, Callable] = {}
-# Modules that define stages; imported lazily so `deltaspace --help` stays fast.
-STAGE_MODULES = (
-    "deltaspace.stages.world",
-    "deltaspace.stages.train",
-    "deltaspace.stages.codes",
-    "deltaspace.stages.features",
-    "deltaspace.stages.fidelity",
-    "deltaspace.stages.editing",
-    "deltaspace.stages.evaluate",
-    "deltaspace.stages.tables",
-    "deltaspace.stages.mapper",
-    "deltaspace.stages.relevance",
-    "deltaspace.stages.metric_nets",
-)
+# Where each subcommand is defined. A job imports only its own stage's module: importing all of
+# them (torch, open_clip, clean-fid, onnxruntime, ...) cost every Snakemake job about 8 s.
+# tests/test_cli.py checks this table against the @stage registrations.
+STAGE_MODULES = {
+    "render-dataset": "deltaspace.stages.world",
+    "train-generator": "deltaspace.stages.train",
+    "train-encoder": "deltaspace.stages.train",
+    "train-clip": "deltaspace.stages.train",
+    "invert-shard": "deltaspace.stages.codes",
+    "sample-shard": "deltaspace.stages.codes",
+    "table-manifest": "deltaspace.stages.codes",
+    "clip-images-shard": "deltaspace.stages.features",
+    "clip-codes-shard": "deltaspace.stages.features",
+    "fidelity-report": "deltaspace.stages.fidelity",
+    "relevance": "deltaspace.stages.relevance",
+    "train-delta-mapper": "deltaspace.stages.mapper",
+    "train-attribute-net": "deltaspace.stages.metric_nets",
+    "train-identity-net": "deltaspace.stages.metric_nets",
+    "evaluation-set": "deltaspace.stages.editing",
+    "edit-images": "deltaspace.stages.editing",
+    "editor-bundle": "deltaspace.stages.editing",
+    "edit": "deltaspace.stages.editing",
+    "evaluate": "deltaspace.stages.evaluate",
+    "edit-figures": "deltaspace.stages.tables",
+    "table1": "deltaspace.stages.tables",
+}
 
 
 def stage(name: str):
@@ -78,13 +90,16 @@ def _converter(annotation) -> Callable:
     return str
 
 
-def build_parser() -> argparse.ArgumentParser:
-    for module in STAGE_MODULES:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand, or only of `only` (which then imports only its module)."""
+    for module in {STAGE_MODULES[only]} if only in STAGE_MODULES else set(STAGE_MODULES.values()):
         importlib.import_module(module)
     parser = argparse.ArgumentParser(prog="deltaspace", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="stage", required=True)
     for name, fn in sorted(STAGES.items()):
+        if only in STAGE_MODULES and name != only:
+            continue
         doc = inspect.getdoc(fn) or ""
         p = sub.add_parser(name, help=doc.splitlines()[0] if doc else None, description=doc)
         hints = typing.get_type_hints(fn)
@@ -102,8 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _requested_stage(argv: list[str]) -> str | None:
+    """The subcommand named on the command line (its first word that is not an option)."""
+    words = [word for word in argv if not word.startswith("-")]
+    return words[0] if words else None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(only=_requested_stage(argv))
     args = vars(parser.parse_args(argv))
     logging.basicConfig(
         level=logging.DEBUG if args.pop("verbose") else logging.INFO,
