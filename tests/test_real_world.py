@@ -1,15 +1,15 @@
-"""The real world's data stages, end to end, on checkpoints saved in the published formats.
+"""The real world, end to end, on checkpoints saved in the published formats.
 
 The test writes a rosinality StyleGAN2 checkpoint, an official-layout e4e checkpoint (IR-SE 50
-encoder + decoder + latent_avg + opts), an open_clip state dict and two folders of PNGs, points a
-`world: real` config at them and runs the workflow: inversion, fakes, CLIP features, manifests and
-the fidelity report.
+encoder + decoder + latent_avg + opts), an open_clip state dict, a clean-fid-style Inception
+TorchScript file, an ArcFace ONNX model and two folders of PNGs, points a `world: real` config at
+them and runs the workflow: inversion, fakes, CLIP features, manifests, the fidelity report, R_s,
+Delta Mappers in S and W+, edits, metrics and Table 1.
 """
 
 import argparse
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +18,11 @@ import pandas as pd
 import torch
 import yaml
 
-from conftest import write_fake_inception
+from conftest import run_snakemake, write_fake_inception
 from deltaspace.io.images import write_png
 from deltaspace.io.shards import read_manifest, read_table
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parent.parent
 GEN_ARCH = {"size": 32, "style_dim": 64, "n_mlp": 2, "channel_multiplier": 1}
 
 
@@ -78,13 +77,12 @@ def real_world(tmp_path_factory):
         "report": {"images": 8, "pairs": 2},
         "metrics": {"inception": str(root / "inception-2015-12-05.pt"), "identity": str(root / "arcface.onnx")},
         "relevance": {"images": 2},
-        "mappers": {name: {"space": space, "condition": cond, "steps": 5, "batch_size": 8}
-                    for name, space, cond in (("deltaedit", "s", "delta"), ("wplus", "wplus", "delta"),
-                                              ("straightforward", "s", "raw"))},
-        "methods": {"deltaedit": {"mapper": "deltaedit", "relevance": True}, "deltaedit-no-rs": {"mapper": "deltaedit"},
-                    "deltaedit-wplus": {"mapper": "wplus"}, "straightforward": {"mapper": "straightforward"},
+        # the real-format paths: an S and a W+ mapper, R_s masking, StyleCLIP's global directions
+        "mappers": {name: {"space": space, "condition": "delta", "steps": 5, "batch_size": 8}
+                    for name, space in (("deltaedit", "s"), ("wplus", "wplus"))},
+        "methods": {"deltaedit": {"mapper": "deltaedit", "relevance": True}, "deltaedit-wplus": {"mapper": "wplus"},
                     "styleclip-gd": {"kind": "styleclip-gd"}},
-        "evaluation": {"images": {"faces": 6, "faces-eval": 6}, "metrics": ["fid", "psnr", "ids"],
+        "evaluation": {"images": {"faces": 6}, "metrics": ["fid", "psnr", "ids"],
                        "prompts": [{"target": "face with smile"}, {"target": "face with red hair"}]},
     }
     (root / "config.yaml").write_text(yaml.safe_dump(config))
@@ -92,9 +90,7 @@ def real_world(tmp_path_factory):
 
 
 def _snakemake(root: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(root),
-           "--configfile", str(root / "config.yaml"), "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    return run_snakemake(root, *args, configfile=root / "config.yaml")
 
 
 def test_real_world_data_stages_end_to_end(real_world):
@@ -111,7 +107,7 @@ def test_real_world_data_stages_end_to_end(real_world):
     assert report["datasets"]["faces"]["inversion"]["images"] == 8  # the 10 held-out, capped at 8
     table = pd.read_csv(real_world / "results" / "table1.csv").set_index("method")
     measured = table[table["status"] == "measured"]
-    assert set(measured.index) == {"deltaedit", "deltaedit-no-rs", "deltaedit-wplus", "straightforward", "styleclip-gd"}
+    assert set(measured.index) == {"deltaedit", "deltaedit-wplus", "styleclip-gd"}
     assert (measured["world"] == "real").all() and (measured["images"] == 6).all()
     assert (measured["fid_backbone"] == "inception-v3 (clean-fid)").all()
     assert measured[["fid", "psnr", "ids"]].notna().all().all()

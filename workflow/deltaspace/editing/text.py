@@ -11,8 +11,6 @@ from dataclasses import dataclass
 
 import torch
 
-from ..models.clip import text_embeddings
-
 
 @dataclass(frozen=True)
 class Prompt:
@@ -39,5 +37,7 @@ def prompt_name(text: str) -> str:
 @torch.no_grad()
 def text_direction(clip, source: str, target: str) -> tuple[torch.Tensor, torch.Tensor]:
     """(dt, t_target): the raw difference t(target) - t(source) and the unit target embedding."""
+    from ..models.clip import text_embeddings  # open_clip costs ~4 s; Prompt users (evaluate, tables) skip it
+
     emb = text_embeddings(clip.model, clip.tokenizer, [source, target])
     return emb[1] - emb[0], emb[1]
