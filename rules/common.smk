@@ -83,7 +83,7 @@ def checkpoint(model):
 
 
 # Settings that only matter for checkpoints in the published formats (they store no architecture).
-FORMAT_KEYS = {"rosinality": ("size", "style_dim", "n_mlp", "channel_multiplier"), "open_clip": ("arch",)}
+FORMAT_KEYS = {"rosinality": ("size", "style_dim", "n_mlp", "channel_multiplier", "channels"), "open_clip": ("arch",)}
 
 
 EXPECTED_FORMAT = {

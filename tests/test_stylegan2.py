@@ -210,6 +210,20 @@ def test_rosinality_format_round_trip(tmp_path, caplog):
     torch.testing.assert_close(latent_avg, G0.mean_latent(10_000), atol=1e-5, rtol=1e-5)
 
 
+def test_rosinality_with_a_narrowed_channel_table(tmp_path):
+    torch.manual_seed(6)
+    G0 = Generator(16, style_dim=16, n_mlp=2, channels=MINI_CHANNELS).eval()
+    path = tmp_path / "lite.pt"
+    torch.save({"g_ema": G0.state_dict(), "latent_avg": torch.zeros(16)}, path)
+    channels = {str(r): c for r, c in MINI_CHANNELS.items()}  # as the config's JSON hands it over
+    G, _ = load_rosinality(path, size=16, style_dim=16, n_mlp=2, config_key="g", channels=channels)
+    z = torch.randn(2, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(G(z), G0(z), atol=0, rtol=0)
+    with pytest.raises(CheckpointError, match="g: "):  # rosinality's own table does not fit it
+        load_rosinality(path, size=16, style_dim=16, n_mlp=2, config_key="g")
+
+
 def test_wrong_size_gives_one_clear_error(tmp_path):
     torch.manual_seed(5)
     G16 = Generator(16, style_dim=16, n_mlp=2, channels=MINI_CHANNELS)

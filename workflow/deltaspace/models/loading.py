@@ -28,7 +28,8 @@ def load_generator_spec(spec: dict):
         G, latent_avg = load_generator(path, _key("generator"))
     elif fmt == "rosinality":
         G, latent_avg = load_rosinality(
-            path, spec["size"], spec["style_dim"], spec["n_mlp"], spec["channel_multiplier"], _key("generator")
+            path, spec["size"], spec["style_dim"], spec["n_mlp"], spec["channel_multiplier"], _key("generator"),
+            channels=spec.get("channels"),
         )
     else:
         raise ConfigError(f"models.generator.format: unknown format {fmt!r}")
@@ -44,6 +45,7 @@ def load_encoder_spec(spec: dict, generator_spec: dict):
         E = load_encoder(path, _key("encoder"))
     elif fmt == "e4e":
         arch = {k: spec[k] for k in ("size", "style_dim", "n_mlp", "channel_multiplier")}
+        arch["channels"] = spec.get("channels")
         E, _, _ = load_e4e_checkpoint(path, _key("encoder"), arch)
     else:
         raise ConfigError(f"models.encoder.format: unknown format {fmt!r}")

@@ -665,17 +665,21 @@ def generator_from_rosinality_state(state_dict: dict, arch: dict, config_key: st
 
 
 def load_rosinality(path: str | os.PathLike, size: int, style_dim: int = 512, n_mlp: int = 8,
-                    channel_multiplier: int = 2, config_key: str = "generator") -> tuple[Generator, torch.Tensor]:
+                    channel_multiplier: int = 2, config_key: str = "generator",
+                    channels: dict | None = None) -> tuple[Generator, torch.Tensor]:
     """Load a rosinality/stylegan2-pytorch checkpoint ({"g_ema": ..., "latent_avg": ..., ...}).
 
-    The architecture is not stored in such files, so it is passed in. Without a latent_avg
-    (train.py checkpoints) the mean of 10,000 mapped z is used, with a warning.
+    The architecture is not stored in such files, so it is passed in. `channels` ({resolution:
+    channels}) is for generators trained with a narrowed copy of rosinality's channel table; None
+    means rosinality's own. Without a latent_avg (train.py checkpoints) the mean of 10,000 mapped z
+    is used, with a warning.
     """
     obj = safe_torch_load(path, config_key, "a rosinality StyleGAN2 checkpoint (dict with 'g_ema')")
     if not isinstance(obj, dict) or "g_ema" not in obj:
         found = f"keys {sorted(obj)[:6]}" if isinstance(obj, dict) else type(obj).__name__
         raise CheckpointError(f"{config_key}: {path} is not a rosinality StyleGAN2 checkpoint: no 'g_ema' ({found})")
-    arch = {"size": size, "style_dim": style_dim, "n_mlp": n_mlp, "channel_multiplier": channel_multiplier}
+    arch = {"size": size, "style_dim": style_dim, "n_mlp": n_mlp, "channel_multiplier": channel_multiplier,
+            "channels": channels}
     args = obj.get("args")
     if isinstance(args, argparse.Namespace):
         stored = {k: getattr(args, k) for k in ("size", "channel_multiplier", "n_mlp", "latent") if hasattr(args, k)}
