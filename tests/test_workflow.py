@@ -37,7 +37,7 @@ def test_tables_complete_with_expected_rows_and_schema(runs):
         codes = read_manifest(out / "codes" / table, verify=True)
         clip = read_manifest(out / "clip" / table, verify=True)
         assert codes["rows"] == rows and clip["rows"] == rows
-        assert len(codes["shards"]) == -(-rows // 40)  # shard_rows: 40
+        assert len(codes["shards"]) == -(-rows // 60)  # shard_rows: 60
         assert codes["info"]["world"] == "mini"
         assert clip["schema"]["clip"].startswith("fixed_size_list")
         data = read_table(out / "codes" / table)
