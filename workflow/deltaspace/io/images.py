@@ -5,13 +5,15 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import DataError
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: Snakemake reads this module at every start
+    import torch
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -48,11 +50,15 @@ def load_batch(folder: str | os.PathLike, names: Sequence[str], size: int) -> to
 
 
 def uint8_to_tensor(arr: np.ndarray) -> torch.Tensor:
+    import torch
+
     return torch.tensor(arr).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)  # a copy: decoded arrays are read-only
 
 
 def tensor_to_uint8(images: torch.Tensor) -> np.ndarray:
     """(N, 3, H, W) in [-1, 1] -> (N, H, W, 3) uint8, rounding to nearest."""
+    import torch
+
     x = images.detach().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
     return x.permute(0, 2, 3, 1).cpu().numpy()
 
