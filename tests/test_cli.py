@@ -6,6 +6,8 @@ import numpy as np
 from deltaspace.cli import STAGE_MODULES, STAGES, build_parser, main
 from deltaspace.io.shards import read_shard, shard_name
 
+from conftest import REPO
+
 
 def test_every_stage_has_a_subcommand():
     parser = build_parser()
@@ -20,11 +22,22 @@ def test_stage_table_names_the_module_of_every_stage():
 
 
 def test_a_job_imports_only_its_own_stage():
+    """A table-manifest job (one per table, seconds of work) loads neither other stages nor torch."""
     probe = ("import sys\nfrom deltaspace.cli import main\ntry:\n    main(['table-manifest', '--help'])\n"
-             "except SystemExit:\n    pass\nprint(sorted(m for m in sys.modules if m.startswith('deltaspace.stages.')))")
+             "except SystemExit:\n    pass\nprint(sorted(m for m in sys.modules if m.startswith('deltaspace.stages.')\n"
+             "             or m in ('torch', 'pandas')))")
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert "--shards" in proc.stdout, proc.stderr  # the subcommand's own help
-    assert proc.stdout.strip().splitlines()[-1] == "['deltaspace.stages.codes']", proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "['deltaspace.stages.tables']", proc.stderr
+
+
+def test_config_validation_imports_neither_torch_nor_pandas():
+    """Snakemake validates the config at every start (twice per Slurm job): torch alone costs seconds."""
+    probe = ("import sys, yaml\nfrom deltaspace.config import validate_config\n"
+             "validate_config(yaml.safe_load(open('config/config.yaml')))\n"
+             "print(sorted(m for m in ('torch', 'pandas') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
+    assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stderr
 
 
 def test_user_errors_exit_2_with_one_line(tmp_path, capsys):

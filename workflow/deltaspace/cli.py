@@ -31,7 +31,7 @@ STAGE_MODULES = {
     "train-clip": "deltaspace.stages.train",
     "invert-shard": "deltaspace.stages.codes",
     "sample-shard": "deltaspace.stages.codes",
-    "table-manifest": "deltaspace.stages.codes",
+    "table-manifest": "deltaspace.stages.tables",
     "clip-images-shard": "deltaspace.stages.features",
     "clip-codes-shard": "deltaspace.stages.features",
     "fidelity-report": "deltaspace.stages.fidelity",

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from .. import rng
 from ..cli import stage
 from ..io.images import list_images, load_batch
-from ..io.shards import read_shard, shard_range, write_manifest, write_shard
+from ..io.shards import shard_range, write_shard
 from ..models.loading import load_encoder_spec, load_generator_spec
 
 log = logging.getLogger(__name__)
@@ -92,10 +92,3 @@ def sample_shard(*, generator: dict, part: int, rows_per_shard: int, count: int,
     summary = {"part": part, "rows": len(rows), "seconds": round(time.time() - start, 1)}
     log.info("sampled %s", summary)
     return summary
-
-
-@stage("table-manifest")
-def table_manifest(*, folder: Path, shards: list, rows: int, info: dict | None = None) -> dict:
-    """Check a table's shards and write its manifest.json (last, atomically)."""
-    manifest = write_manifest(folder, [Path(s) for s in shards], expected_rows=rows, info=info)
-    return {"folder": str(folder), "rows": manifest["rows"], "shards": len(manifest["shards"])}

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..cli import stage
 from ..io.images import decode_pngs, image_grid, write_png
-from ..io.shards import read_shard
+from ..io.shards import read_shard, write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -51,3 +51,10 @@ def edit_figures(*, evaluation_set: Path, edits: dict, out: dict, prompts: list,
         Path(out[method]).parent.mkdir(parents=True, exist_ok=True)
         write_png(out[method], image_grid(grid_rows))
     return {"figures": len(edits), "images": len(originals), "prompts": len(prompt_list)}
+
+
+@stage("table-manifest")
+def table_manifest(*, folder: Path, shards: list, rows: int, info: dict | None = None) -> dict:
+    """Check a table's shards and write its manifest.json (last, atomically)."""
+    manifest = write_manifest(folder, [Path(s) for s in shards], expected_rows=rows, info=info)
+    return {"folder": str(folder), "rows": manifest["rows"], "shards": len(manifest["shards"])}

@@ -16,10 +16,11 @@ from __future__ import annotations
 from typing import Iterable
 
 import numpy as np
-import pandas as pd
-import torch
 
 from deltaspace import rng
+
+# torch and pandas are imported where they are used: config validation (every Snakemake start,
+# twice per Slurm job) reads ATTRIBUTES from this module and should not pay for them.
 
 ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "hair_color": ("black", "blond", "red", "brown", "gray"),
@@ -84,6 +85,8 @@ def _check_prior(prior: str) -> dict[str, tuple[float, ...]]:
 
 
 def _normal_cdf(z: np.ndarray) -> np.ndarray:
+    import torch
+
     return torch.special.ndtr(torch.from_numpy(np.asarray(z, dtype=np.float64))).numpy()
 
 
@@ -192,8 +195,10 @@ def select(params: Params, indices) -> Params:
     return {name: np.asarray(params[name])[indices] for name in FACTORS}
 
 
-def params_to_frame(params: Params) -> pd.DataFrame:
+def params_to_frame(params: Params) -> "pd.DataFrame":
     """A DataFrame with one row per face; categorical columns hold value names."""
+    import pandas as pd
+
     num_items(params)
     data = {}
     for name in FACTORS:
@@ -205,7 +210,7 @@ def params_to_frame(params: Params) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def params_from_frame(frame: pd.DataFrame) -> Params:
+def params_from_frame(frame: "pd.DataFrame") -> Params:
     """Inverse of ``params_to_frame`` (categorical columns may hold names or indices)."""
     params: Params = {}
     for name in FACTORS:
