@@ -47,20 +47,22 @@ def test_png_columns_round_trip_through_a_shard(tmp_path):
         decode_png(b"not a png", "thing")
 
 
-def _results(tmp_path, method, fid, accuracy, dataset="mini-ffhq"):
+def _results(tmp_path, method, fid, accuracy, dataset="mini-ffhq", settings=None):
     path = tmp_path / f"{method}-{dataset}.jsonl"
     lines = []
     for prompt, f, a in zip(("p1", "p2"), fid, accuracy):
         lines.append({"world": "mini", "dataset": dataset, "method": method, "prompt": prompt, "images": 10,
                       "metrics": {"fid": f, "psnr": 20.0, "ids": 0.9, "edit_accuracy": a, "preservation": 1.0},
-                      "backbones": {"fid": "mini-attribute-net", "ids": "mini-arcface"}})
+                      "backbones": {"fid": "mini-attribute-net", "ids": "mini-arcface"},
+                      "method_settings": settings})
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     return path
 
 
 def test_table1_averages_prompts_and_marks_unimplemented_methods(tmp_path):
-    paths = [_results(tmp_path, "deltaedit", (1.0, 3.0), (0.5, 1.0)),
-             _results(tmp_path, "straightforward", (4.0, 6.0), (0.0, 0.5)),
+    trained = {"kind": "deltaedit", "mapper_training": {"steps": 3000, "batch_size": 256, "heldout_cos": 0.8}}
+    paths = [_results(tmp_path, "deltaedit", (1.0, 3.0), (0.5, 1.0), settings=trained),
+             _results(tmp_path, "straightforward", (4.0, 6.0), (0.0, 0.5), settings={"kind": "other"}),
              _results(tmp_path, "deltaedit", (100.0, 100.0), (0.0, 0.0), dataset="mini-celeba")]
     table = build_table1(read_results(paths), "mini-ffhq", ["deltaedit", "straightforward"])
     row = table.set_index("method")
@@ -72,6 +74,9 @@ def test_table1_averages_prompts_and_marks_unimplemented_methods(tmp_path):
     assert row.loc["tedigan", "status"] == "not implemented"
     assert pd.isna(row.loc["tedigan", "fid"])  # never an invented number
     assert row.loc["deltaedit", "status"] == "measured"
+    # how each mapper was trained sits in its row; methods without a trained mapper leave it empty
+    assert row.loc["deltaedit", "mapper_steps"] == 3000 and row.loc["deltaedit", "mapper_heldout_cos"] == 0.8
+    assert pd.isna(row.loc["straightforward", "mapper_steps"])
     with pytest.raises(DataError, match="no results"):
         build_table1(read_results(paths), "mini-ffhq", ["deltaedit", "stylemc"])
 

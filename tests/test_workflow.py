@@ -135,6 +135,11 @@ def test_metrics_and_table1(runs):
     assert (table.loc[list(METHODS), "status"] == "measured").all()
     assert (table.loc[list(METHODS), "prompts"] == 2).all()
     assert table.loc["tedigan", "status"] == "not implemented" and pd.isna(table.loc["tedigan", "fid"])
+    # each Delta Mapper row says how its mapper was trained (config/test.yaml: 10 steps each)
+    mapper_rows = [m for m in METHODS if m != "styleclip-gd"]
+    assert (table.loc[mapper_rows, "mapper_steps"] == 10).all()
+    assert table.loc[mapper_rows, "mapper_heldout_cos"].between(-1.0, 1.0).all()
+    assert pd.isna(table.loc["styleclip-gd", "mapper_steps"])
     assert (runs[0] / "tables" / "table1-mini-celeba.csv").is_file()
     for method in METHODS:
         assert (runs[0] / "figures" / "mini-ffhq" / f"{method}.png").stat().st_size > 0

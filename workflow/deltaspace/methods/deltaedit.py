@@ -33,6 +33,9 @@ class DeltaEdit(EditingMethod):
                  threshold: float = 0.03, strength: float = 1.0):
         self.G, self.clip, self.mapper = G.eval(), clip, mapper.eval()
         self.space, self.condition = info["space"], info["condition"]
+        training = info.get("training") or {}  # absent in checkpoints not made by our trainer
+        self.training = {"steps": training.get("steps"), "batch_size": training.get("batch_size"),
+                         "heldout_cos": (training.get("heldout") or {}).get("cos")}
         if relevance is not None and self.space != "s":
             raise ConfigError(f"R_s masking needs an S-space mapper, this one predicts {self.space!r}")
         self.relevance, self.threshold, self.strength = relevance, float(threshold), float(strength)
@@ -65,7 +68,8 @@ class DeltaEdit(EditingMethod):
     def describe(self) -> dict:
         return {"kind": self.kind, "space": self.space, "condition": self.condition,
                 "relevance_masking": self.relevance is not None,
-                "threshold": self.threshold if self.relevance is not None else None, "strength": self.strength}
+                "threshold": self.threshold if self.relevance is not None else None, "strength": self.strength,
+                "mapper_training": self.training}
 
 
 @register_method("deltaedit")

@@ -52,6 +52,15 @@ def _mean(values: pd.Series) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
+def mapper_training(settings) -> dict:
+    """How a Delta Mapper method's mapper was trained (steps, held-out cosine), so that rows trained
+    for different lengths are visible as such; empty for methods without a trained mapper."""
+    training = (settings or {}).get("mapper_training") if isinstance(settings, dict) else None
+    if not training:
+        return {}
+    return {"mapper_steps": training.get("steps"), "mapper_heldout_cos": training.get("heldout_cos")}
+
+
 def build_table1(results: pd.DataFrame, dataset: str, methods: list[str]) -> pd.DataFrame:
     """Rows: the paper's methods (measured where configured, else marked) then any extra configured method."""
     results = results[results["dataset"] == dataset]
@@ -74,10 +83,11 @@ def build_table1(results: pd.DataFrame, dataset: str, methods: list[str]) -> pd.
                 "world": first["world"], "dataset": dataset, "images": int(first["images"]),
                 "prompts": int(measured["prompt"].nunique()),
                 **{f"{m}_backbone": first.get(f"{m}_backbone") for m in METRICS},
+                **mapper_training(first.get("method_settings")),
             })
         rows.append(row)
     table = pd.DataFrame(rows)
-    for col in ("images", "prompts"):  # counts stay integers beside the empty rows
+    for col in ("images", "prompts", "mapper_steps"):  # counts stay integers beside the empty rows
         if col in table:
             table[col] = table[col].astype("Int64")
     return table
