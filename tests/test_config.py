@@ -19,7 +19,7 @@ def test_shipped_configs_validate(repo_root):
 
 def test_defaults_are_filled():
     cfg = validate_config(copy.deepcopy(MINIMAL))
-    assert cfg["shard_rows"] == 10000 and cfg["fakes"]["count"] == 200000
+    assert cfg["shard_rows"] == 20000 and cfg["fakes"]["count"] == 200000
     assert cfg["models"]["clip"]["normalize"] is True
 
 
