@@ -43,7 +43,7 @@ def run_snakemake(workdir: Path, *args: str, configfile: Path = TINY_CONFIG) -> 
 def tiny_run(tmp_path_factory) -> Path:
     """The tiny config run locally, once per session: its working folder.
 
-    Reruns reuse its datasets and models; test_workflow's last test deletes a shard of it
+    A local rerun reuses its datasets and models; test_workflow's last test deletes a shard of it
     (test_workflow.py sorts after test_slurm.py, so that happens after test_slurm's comparisons).
     """
     workdir = tmp_path_factory.mktemp("tiny-local")
@@ -63,9 +63,10 @@ def seed_from(run: Path, workdir: Path) -> Path:
 class Rerun:
     workdir: Path
     log: str  # Snakemake's log of the run
+    on_slurm: bool = False  # every job went through the Slurm profile (the whole workflow, from nothing)
 
 
-# What the rerun rebuilds: every table and the fidelity report, and the metrics (so R_s, the mappers,
+# What a local rerun rebuilds: every table and the fidelity report, and the metrics (so R_s, the mappers,
 # the evaluation set and the edits) of one method per code path: S mapper with R_s, W+ mapper, and
 # StyleCLIP's global directions. The other methods run the same code on other settings.
 RERUN_DATASET = "mini-ffhq"
@@ -74,12 +75,40 @@ RERUN_TARGETS = [f"results/mini/{kind}/{table}/manifest.json"
                  for kind in ("codes", "clip") for table in ("mini-ffhq", "mini-celeba", "fakes")]
 RERUN_TARGETS += ["results/mini/reports/fidelity.json"]
 RERUN_TARGETS += [f"results/mini/metrics/{RERUN_DATASET}/{method}.jsonl" for method in RERUN_METHODS]
+# The whole tiny workflow on Slurm: about 6 minutes here; a lost job fails the run after this long.
+SLURM_RUN_LIMIT_S = 1200
 
 
 @pytest.fixture(scope="session")
-def tiny_rerun(tiny_run, tmp_path_factory) -> Rerun:
-    """A second local run of the tiny config in a fresh folder, reusing tiny_run's datasets and trained
-    models and redoing the stages that build RERUN_TARGETS."""
+def slurm_cluster():
+    """The Slurm cluster of tests/slurm_support.py (started here, or named by the environment), or an
+    unavailable one whose `reason` says why; stopped at the end of the session if started here."""
+    from slurm_support import start_cluster, stop_cluster
+
+    cluster = start_cluster()
+    yield cluster
+    stop_cluster(cluster)
+
+
+@pytest.fixture(scope="session")
+def tiny_rerun(tiny_run, slurm_cluster, tmp_path_factory) -> Rerun:
+    """The second run of the tiny config, in a fresh folder.
+
+    Where a Slurm cluster is available it is the whole workflow from nothing through the Slurm
+    profile: test_slurm.py checks that every job went through sbatch, and test_workflow.py's
+    comparisons with tiny_run then show a Slurm run and a local one giving the same outputs.
+    Elsewhere it runs locally, reusing tiny_run's datasets and trained models and redoing the stages
+    that build RERUN_TARGETS.
+    """
+    if slurm_cluster.available:
+        from slurm_support import run_on_slurm, timed_out, workfolder, write_profile
+
+        workdir = workfolder(slurm_cluster, tmp_path_factory.mktemp("tiny-slurm"))
+        profile = write_profile(tmp_path_factory.mktemp("slurm-profile"), slurm_cluster)
+        proc = run_on_slurm(workdir, profile, SLURM_RUN_LIMIT_S)
+        assert not timed_out(proc), f"the run on Slurm took over {SLURM_RUN_LIMIT_S} s (a lost job?):\n{proc.stderr[-4000:]}"
+        assert proc.returncode == 0, proc.stderr[-6000:]
+        return Rerun(workdir, proc.stderr, on_slurm=True)
     workdir = seed_from(tiny_run, tmp_path_factory.mktemp("tiny-rerun"))
     proc = run_snakemake(workdir, *RERUN_TARGETS)
     assert proc.returncode == 0, proc.stderr[-4000:]

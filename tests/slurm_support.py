@@ -2,7 +2,8 @@
 
 The cluster is the one-node Slurm that scripts/slurm-local.sh starts on this machine (root on
 Debian), or a running one named by DELTASPACE_SLURM_PARTITION (with DELTASPACE_SLURM_ACCOUNT, and
-DELTASPACE_SLURM_TMP: a folder the compute nodes see, for the working folders). Runs use the
+DELTASPACE_SLURM_TMP: a folder the compute nodes see, for the working folders); DELTASPACE_SLURM=off
+runs no cluster (the Slurm tests skip, the second tiny run is local). Runs use the
 profile as shipped, with its placeholders filled in and polling fit for seconds-long jobs, and are
 wrapped in `timeout`, so that a lost job fails the run instead of hanging the test suite.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +41,8 @@ class Cluster:
 
 
 def start_cluster() -> Cluster:
+    if os.environ.get("DELTASPACE_SLURM") == "off":
+        return Cluster(None, reason="DELTASPACE_SLURM=off")
     if os.environ.get("DELTASPACE_SLURM_PARTITION"):
         tmp = os.environ.get("DELTASPACE_SLURM_TMP")
         return Cluster(os.environ["DELTASPACE_SLURM_PARTITION"], os.environ.get("DELTASPACE_SLURM_ACCOUNT"),
@@ -54,6 +58,13 @@ def start_cluster() -> Cluster:
 def stop_cluster(cluster: Cluster) -> None:
     if cluster.started_here:
         subprocess.run(["bash", str(SCRIPT), "stop"], capture_output=True, text=True, timeout=120)
+
+
+def workfolder(cluster: Cluster, tmp: Path) -> Path:
+    """A working folder for a run on `cluster`: `tmp`, or on an existing cluster a folder its nodes see."""
+    if cluster.tmp:
+        return Path(tempfile.mkdtemp(prefix="deltaspace-test-", dir=cluster.tmp))
+    return tmp
 
 
 def write_profile(folder: Path, cluster: Cluster, **settings) -> Path:

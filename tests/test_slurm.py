@@ -1,76 +1,44 @@
 """The tiny workflow on a real Slurm through workflow/profiles/slurm (cluster: tests/slurm_support.py).
 
-In a fresh folder holding the local run's datasets and trained models (conftest.tiny_run), the jobs
-that build two tables end to end run as Slurm jobs through the profile as shipped: the fakes (sample
-and CLIP shards) and mini-celeba (inversion and CLIP shards), with their manifests. Checked: every job
-went through sbatch and Slurm reports it COMPLETED; every output equals the local run's; a failing job
-fails the run and names its logs. Each Slurm job starts Snakemake twice before its command (about 12
-CPU-seconds here, besides the command's own start of about 8), so all of the tiny workflow's ~60 jobs
-would take about a quarter of an hour on two cores: DELTASPACE_SLURM_FULL=1 runs all of it.
-Where Slurm cannot run (not root, not Debian) these tests skip and say why.
+The session's second tiny run (conftest.tiny_rerun) is, where a cluster is available, the whole tiny
+workflow from nothing (renders, trainings, data stages, mappers, edits, metrics, tables) submitted
+through the profile as shipped. Checked here: every job went through sbatch and Slurm reports it
+COMPLETED; every output equals the local run's (tiny_run); a failing job fails the run and names its
+logs. Each Slurm job starts Snakemake twice before its command (about 3 CPU-seconds each here).
+Where Slurm cannot run (not root, not Debian) these tests skip and say why, and the second run is local.
 """
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
-from conftest import TINY_CONFIG, seed_from
-from slurm_support import run_on_slurm, start_cluster, stop_cluster, timed_out, write_profile
+from conftest import TINY_CONFIG
+from slurm_support import run_on_slurm, timed_out, write_profile
 
 pytestmark = pytest.mark.slow
-FULL = os.environ.get("DELTASPACE_SLURM_FULL") == "1"
-SEEDED = ("world", "models")  # copied from the local run into the Slurm run's folder
-TABLES = ("codes/fakes", "clip/fakes", "codes/mini-celeba", "clip/mini-celeba")  # built on Slurm
-TARGETS = [] if FULL else [f"results/mini/{table}/manifest.json" for table in TABLES]
-# A lost job fails the run after this long instead of hanging; about 3 minutes and 70 s here.
-RUN_LIMIT_S = 3600 if FULL else 600
-FAIL_LIMIT_S = 300  # one failing job
-
-
-def seeded(output: str) -> bool:
-    parts = output.split("/")  # results/mini/<part>/...
-    return len(parts) > 2 and parts[2] in SEEDED
-
-
-def in_scope(output: str) -> bool:
-    """Whether the Slurm run makes (or, seeded, holds) this output of the local run."""
-    return FULL or seeded(output) or "/".join(output.split("/")[2:4]) in TABLES  # results/mini/<kind>/<table>
+FAIL_LIMIT_S = 300  # one failing job; about 40 s here
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    cluster = start_cluster()
-    if cluster.failed:
-        pytest.fail(cluster.reason)
-    if not cluster.available:
-        pytest.skip(f"no Slurm to test on: {cluster.reason}")
-    yield cluster
-    stop_cluster(cluster)
-
-
-def workfolder(cluster, tmp: Path) -> Path:
-    if cluster.tmp:  # an existing cluster: a folder its compute nodes see
-        return Path(tempfile.mkdtemp(prefix="deltaspace-test-", dir=cluster.tmp))
-    return tmp
+def cluster(slurm_cluster):
+    if slurm_cluster.failed:
+        pytest.fail(slurm_cluster.reason)
+    if not slurm_cluster.available:
+        pytest.skip(f"no Slurm to test on: {slurm_cluster.reason}")
+    return slurm_cluster
 
 
 @pytest.fixture(scope="module")
-def slurm_run(cluster, tiny_run, tmp_path_factory):
-    workdir = seed_from(tiny_run, workfolder(cluster, tmp_path_factory.mktemp("slurm-run")))
-    profile = write_profile(tmp_path_factory.mktemp("slurm-profile"), cluster)
-    proc = run_on_slurm(workdir, profile, RUN_LIMIT_S, *TARGETS)
-    assert not timed_out(proc), f"the run on Slurm took over {RUN_LIMIT_S} s (a lost job?):\n{proc.stderr[-4000:]}"
-    assert proc.returncode == 0, proc.stderr[-6000:]
-    return workdir, proc.stderr
+def slurm_run(cluster, tiny_rerun):
+    assert tiny_rerun.on_slurm, "a cluster is available but the second tiny run did not use it"
+    return tiny_rerun.workdir, tiny_rerun.log
 
 
 # ---- what Snakemake's log says ---------------------------------------------------------------
@@ -112,10 +80,9 @@ def test_every_job_went_through_sbatch(slurm_run, tiny_run):
     workdir, log = slurm_run
     assert not job_outputs(log, local=True), "jobs ran on the submitting machine"
     remote = job_outputs(log, local=False)
-    # the local run's jobs (all local there) that make the tables built here
+    # the whole workflow: every job of the local run (all local there), each once
     local_log = sorted((tiny_run / ".snakemake" / "log").glob("*.snakemake.log"))[0].read_text()
-    expected = [out for out in job_outputs(local_log, local=True) if in_scope(out) and not seeded(out)]
-    assert remote and sorted(remote) == sorted(expected)
+    assert remote and sorted(remote) == sorted(job_outputs(local_log, local=True))
 
     subs = submissions(log)
     run_id = re.search(r"SLURM run ID: (\S+)", log).group(1)
@@ -186,7 +153,7 @@ def outputs(results) -> set[str]:
 
 def test_outputs_equal_the_local_run(slurm_run, tiny_run):
     local, slurm = tiny_run / "results", slurm_run[0] / "results"
-    files = {f for f in outputs(local) if in_scope(f"results/{f}")}
+    files = outputs(local)
     assert files and outputs(slurm) == files
     assert [f for f in sorted(files) if not same_content(tiny_run, slurm_run[0], f"results/{f}")] == []
 
