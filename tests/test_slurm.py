@@ -108,7 +108,7 @@ def normalized(value, run: Path):
     """Content without wall-clock timings (seconds, edit_seconds, samples_per_second, ...) and with the
     run's own folder (absolute paths in editor bundles) written as <run>."""
     if isinstance(value, dict):
-        return {k: normalized(v, run) for k, v in value.items() if "second" not in k}
+        return {k: normalized(v, run) for k, v in value.items() if not (isinstance(k, str) and "second" in k)}
     if isinstance(value, (list, tuple)):
         return [normalized(v, run) for v in value]
     if isinstance(value, str):
