@@ -75,8 +75,8 @@ RERUN_TARGETS = [f"results/mini/{kind}/{table}/manifest.json"
                  for kind in ("codes", "clip") for table in ("mini-ffhq", "mini-celeba", "fakes")]
 RERUN_TARGETS += ["results/mini/reports/fidelity.json"]
 RERUN_TARGETS += [f"results/mini/metrics/{RERUN_DATASET}/{method}.jsonl" for method in RERUN_METHODS]
-# The whole tiny workflow on Slurm: about 6 minutes here; a lost job fails the run after this long.
-SLURM_RUN_LIMIT_S = 1200
+# The whole tiny workflow on Slurm: about 9 minutes on 2 cores; a lost job fails the run after this long.
+SLURM_RUN_LIMIT_S = 2400
 
 
 @pytest.fixture(scope="session")
