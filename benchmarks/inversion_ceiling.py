@@ -23,28 +23,17 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "workflow"))
 
 from deltaspace.io.images import load_batch  # noqa: E402
-from deltaspace.io.shards import iter_table  # noqa: E402
 from deltaspace.metrics.psnr import psnr_db  # noqa: E402
 from deltaspace.models.loading import load_encoder_spec, load_generator_spec  # noqa: E402
 from deltaspace.models.e4e import encode  # noqa: E402
+from deltaspace.stages.fidelity import heldout_codes  # noqa: E402
 
-DATASETS = {"mini-ffhq": True, "mini-celeba": False}  # name -> has a train split (held-out rows = split eval)
-
-
-def heldout(results: Path, name: str, has_train: bool, n: int) -> dict:
-    rows = []
-    for part in iter_table(results / "codes" / name, ["file", "split", "wplus"]):
-        keep = part["split"] == "eval" if has_train else np.ones(len(part["file"]), bool)
-        rows.append({k: v[keep] for k, v in part.items()})
-        if sum(len(r["file"]) for r in rows) >= n:
-            break
-    return {k: np.concatenate([r[k] for r in rows])[:n] for k in rows[0]}
+DATASETS = {"mini-ffhq": 58000, "mini-celeba": 0}  # name -> train_count (config/config.yaml)
 
 
 def optimise(render, params: list[torch.Tensor], target: torch.Tensor, steps: int, lr: float) -> torch.Tensor:
@@ -80,8 +69,8 @@ def main(argv=None) -> dict:
     out = {"machine": platform.processor() or platform.machine(), "threads": args.threads, "images": args.images,
            "steps": args.steps, "lr": args.lr, "datasets": {}}
     print(f"{'dataset':<13} {'encoder':>8} {'W+ optim':>9} {'S optim':>8}   (PSNR dB, mean of {args.images} images)")
-    for name, has_train in DATASETS.items():
-        rows = heldout(args.results, name, has_train, args.images)
+    for name, train_count in DATASETS.items():
+        rows = heldout_codes(args.results / "codes" / name, train_count, args.images)
         x = load_batch(args.results / "world" / name / "images", list(rows["file"]), G.size)
         t0 = time.perf_counter()
         with torch.no_grad():

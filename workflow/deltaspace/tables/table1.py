@@ -55,7 +55,7 @@ def _mean(values: pd.Series) -> float | None:
 def mapper_training(settings) -> dict:
     """How a Delta Mapper method's mapper was trained (steps, held-out cosine), so that rows trained
     for different lengths are visible as such; empty for methods without a trained mapper."""
-    training = (settings or {}).get("mapper_training") if isinstance(settings, dict) else None
+    training = settings.get("mapper_training") if isinstance(settings, dict) else None
     if not training:
         return {}
     return {"mapper_steps": training.get("steps"), "mapper_heldout_cos": training.get("heldout_cos")}
