@@ -51,6 +51,7 @@ rule sample_shard:
 
 
 rule table_manifest:
+    localrule: True  # seconds of work: on a cluster it runs on the submitting machine, never queued
     conda:
         "../envs/deltaspace.yaml"
     input:

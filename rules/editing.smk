@@ -98,6 +98,7 @@ rule edit_images:
 
 
 rule editor_bundle:
+    localrule: True  # seconds of work: on a cluster it runs on the submitting machine, never queued
     conda:
         "../envs/deltaspace.yaml"
     input:

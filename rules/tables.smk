@@ -2,6 +2,7 @@
 
 
 rule table1_dataset:
+    localrule: True  # seconds of work: on a cluster it runs on the submitting machine, never queued
     conda:
         "../envs/deltaspace.yaml"
     input:
@@ -22,6 +23,7 @@ rule table1_dataset:
 
 
 rule table1:
+    localrule: True  # seconds of work: on a cluster it runs on the submitting machine, never queued
     conda:
         "../envs/deltaspace.yaml"
     input:

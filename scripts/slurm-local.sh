@@ -2,7 +2,7 @@
 # A one-node Slurm cluster on this machine, from Debian's packages: to try workflow/profiles/slurm on
 # a laptop and to test it in CI (tests/test_slurm.py).
 #
-#   sudo scripts/slurm-local.sh start [--accounting]   # start (installs the packages if missing)
+#   sudo scripts/slurm-local.sh start [--accounting] [--oversubscribe N]   # start (installs the packages if missing)
 #   sudo scripts/slurm-local.sh status                 # daemons and node state; exit 0 when usable
 #   sudo scripts/slurm-local.sh stop                   # stop what start started, by pid
 #
@@ -10,6 +10,11 @@
 # 85% of its memory; munge authentication; no cgroups (proctrack/linuxproc, task/none), so it also
 # runs in containers without systemd. Finished jobs stay visible to `squeue --states=all` for an hour
 # (MinJobAge), which is what the profile's status polling needs without an accounting database.
+#
+# --oversubscribe N lets N jobs share each core (partition OverSubscribe=FORCE:N): on a small machine
+# Slurm jobs of seconds spend much of their life starting (sbatch, srun, two Snakemake starts) with
+# the CPU partly idle, and more of them side by side keep it busy. Jobs still get the threads they ask
+# for; only the count of jobs at once changes. Default 1 (no sharing).
 #
 # --accounting also starts MariaDB (its own data folder and port) and slurmdbd, so that sacct works,
 # with account "deltaspace" holding root and the sudo user. Needs the packages slurmdbd and
@@ -143,7 +148,7 @@ unlink_conf() {
 }
 
 write_slurm_conf() {
-    local accounting=$1 host node cpus mem
+    local accounting=$1 oversubscribe=$2 host node cpus mem
     host=$(hostname -s)
     # slurmd -C describes this machine (CPUs, sockets, cores, memory) in slurm.conf syntax.
     node=$(slurmd -C | head -n 1)
@@ -192,7 +197,7 @@ EOF
     fi
     cat >>"$DIR/etc/slurm.conf" <<EOF
 $node NodeAddr=127.0.0.1 State=UNKNOWN
-PartitionName=$PARTITION Nodes=$host Default=YES MaxTime=INFINITE State=UP
+PartitionName=$PARTITION Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=$([[ $oversubscribe -gt 1 ]] && echo "FORCE:$oversubscribe" || echo NO)
 EOF
     link_conf "$DIR/etc/slurm.conf" "$CONF_LINK"
 }
@@ -281,12 +286,18 @@ start_slurmdbd() {
 running() { live_pid "$DIR/run/slurmctld.pid" slurmctld >/dev/null && live_pid "$DIR/run/slurmd.pid" slurmd >/dev/null; }
 
 start() {
-    local accounting=no t0=$SECONDS
-    case ${1:-} in
-        --accounting) accounting=yes ;;
-        "") ;;
-        *) usage ;;
-    esac
+    local accounting=no oversubscribe=1 t0=$SECONDS
+    while (($#)); do
+        case $1 in
+            --accounting) accounting=yes ;;
+            --oversubscribe)
+                [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || die "--oversubscribe needs a whole number of jobs per core, got '${2:-}'"
+                oversubscribe=$2
+                shift ;;
+            *) usage ;;
+        esac
+        shift
+    done
     check_machine
     mkdir -p "$DIR"/{etc,state,spool,run,log}
     chmod 0755 "$DIR"
@@ -296,14 +307,18 @@ start() {
         if [[ $mode == accounting && $accounting == no || $mode == no-accounting && $accounting == yes ]]; then
             die "already running in $mode mode; run '$0 stop' first"
         fi
-        say "already running ($mode; partition $PARTITION)"
+        local shared
+        shared=$(scontrol show partition "$PARTITION" | sed -n 's/.*OverSubscribe=\([^ ]*\).*/\1/p')
+        [[ $shared == "$([[ $oversubscribe -gt 1 ]] && echo "FORCE:$oversubscribe" || echo NO)" ]] ||
+            die "already running with OverSubscribe=$shared; run '$0 stop' first"
+        say "already running ($mode; partition $PARTITION, OverSubscribe=$shared)"
         return 0
     fi
     stop_daemons quiet  # leftovers of a start that failed half way
     ensure_packages "${BASE_PACKAGES[@]}"
     [[ $accounting == no ]] || ensure_packages "${ACCOUNTING_PACKAGES[@]}"
     start_munge
-    write_slurm_conf "$accounting"  # before slurmdbd: sacctmgr finds the database through it
+    write_slurm_conf "$accounting" "$oversubscribe"  # before slurmdbd: sacctmgr finds the database through it
     [[ $accounting == no ]] || start_slurmdbd
     # -c: start from a clean state (no jobs of an earlier run); both daemons fork into the background.
     /usr/sbin/slurmctld -c || die "slurmctld did not start (see $DIR/log/slurmctld.log)"

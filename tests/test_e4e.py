@@ -239,3 +239,29 @@ def test_train_encoder_runs_saves_and_is_deterministic(tmp_path):
         assert torch.equal(a, b), k
     # the encoder starts from the generator's average latent
     torch.testing.assert_close(E1.latent_avg[0], G.mean_latent(64))
+
+
+def test_train_encoder_shift_adds_reconstruction_on_the_other_style(tmp_path):
+    from deltaspace.errors import ConfigError
+    from deltaspace.models.stylegan2 import Generator, save_generator
+    from deltaspace.training.encoder import train_encoder
+
+    torch.manual_seed(0)
+    G = Generator(size=16, style_dim=16, n_mlp=1, channel_multiplier=1, channels={4: 8, 8: 8, 16: 8})
+    save_generator(tmp_path / "g.pt", G, G.mean_latent(64))
+    arch = {"input_size": 16, "stem_channels": 4, "blocks": [[4, 1], [8, 1], [8, 1]],
+            "style_hidden": 8, "stem_stride": 1}
+    kwargs = dict(generator_path=tmp_path / "g.pt", arch=arch, steps=3, batch_size=4, lr=1e-3,
+                  seed=0, eval_count=6, threads=1)
+    plain = train_encoder(tmp_path / "plain.pt", **kwargs)
+    shifted = train_encoder(tmp_path / "shift.pt", shift={"prior": "celeba", "style": "celeba", "batch": 2}, **kwargs)
+    assert "shift_psnr_db" not in plain
+    assert 0 < shifted["shift_psnr_db"] < 60 and 0 < shifted["shift_generator_psnr_db"] < 60
+    # the shifted renders enter the loss: the trained weights differ from the plain run's
+    E1, E2 = load_encoder(tmp_path / "plain.pt", "plain"), load_encoder(tmp_path / "shift.pt", "shift")
+    assert any(not torch.equal(a, b) for a, b in zip(E1.state_dict().values(), E2.state_dict().values()))
+    for bad in ({"prior": "celeba", "style": "celeba"}, {"prior": "celeba", "style": "oil", "batch": 2},
+                {"prior": "celeba", "style": "celeba", "batch": 0}):
+        with pytest.raises(ConfigError, match="shift"):
+            train_encoder(tmp_path / "bad.pt", shift=bad, **kwargs)
+    assert not (tmp_path / "bad.pt").exists()

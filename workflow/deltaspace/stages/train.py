@@ -19,12 +19,13 @@ def train_generator(*, out: Path, arch: dict, steps: int, batch_size: int, lr: f
 
 @stage("train-encoder")
 def train_encoder(*, out: Path, generator: Path, arch: dict | None = None, steps: int, batch_size: int, lr: float,
-                  seed: int = 0, prior: str = "ffhq", style: str = "ffhq", threads: int = 1) -> dict:
+                  seed: int = 0, prior: str = "ffhq", style: str = "ffhq", shift: dict | None = None,
+                  threads: int = 1) -> dict:
     """Train the e4e-style encoder into the generator's W+ (latent + reconstruction losses)."""
     from ..training.encoder import train_encoder as run
 
     return run(out, generator_path=generator, arch=arch, prior=prior, style=style, steps=steps,
-               batch_size=batch_size, lr=lr, seed=seed, threads=threads)
+               batch_size=batch_size, lr=lr, seed=seed, shift=shift, threads=threads)
 
 
 @stage("train-clip")

@@ -12,7 +12,12 @@ G.mapping(z) broadcast to every entry. Losses:
   generator. It is the expensive part (a generator forward and backward per image), so by
   default it runs on the first 16 images of each batch only; `recon_fraction` can restrict it
   to the last steps. It lets the encoder find codes that render the image better than G.mapping(z);
-* e4e's delta regularisation: L2 norm of each entry's offset from entry 0.
+* e4e's delta regularisation: L2 norm of each entry's offset from entry 0;
+* optionally (`shift`), reconstruction on renders of another prior and rendering style (stream
+  "encoder-shift", never the dataset images). The generator was distilled on one style only,
+  so these renders have no true latent: only the reconstruction loss applies. Without them the
+  encoder, like any encoder trained on one domain, inverts the shifted domain worse than the
+  generator can express it (benchmarks/inversion_ceiling.py).
 
 Evaluation: inversion PSNR (dB, images in [0, 1]) of G(E(x)) against x on `eval_count` renders
 of stream "encoder-eval", next to the generator's own ceiling (G(z) against the render of z).
@@ -41,6 +46,7 @@ log = logging.getLogger(__name__)
 
 TRAIN_STREAM = "encoder-train"
 EVAL_STREAM = "encoder-eval"
+SHIFT_STREAM = "encoder-shift"
 
 
 def _quantize(images: torch.Tensor) -> torch.Tensor:
@@ -119,14 +125,17 @@ def train_encoder(
     recon_weight: float = 4.0,
     latent_weight: float = 1.0,
     delta_weight: float = 2e-4,
+    shift: dict | None = None,
 ) -> dict:
     """Train an E4EEncoder against the generator at `generator_path`; save it with save_encoder.
 
     arch: encoder settings; mini_e4e_arch() sized for the generator, overridden by these keys.
     recon_fraction: the last fraction of the steps adds the reconstruction loss (1 = every step,
     0 = never), computed on the first `recon_batch` items of each batch (None = all of them).
+    shift: {"prior", "style", "batch"}: add `batch` renders of that prior and style to every
+    reconstruction step (reconstruction loss only), and evaluate on that domain too.
     Returns {"psnr_db", "generator_psnr_db", "latent_mse", "encoder_images_per_second", "steps",
-    "seconds", "train_seconds"}.
+    "seconds", "train_seconds"} and, with `shift`, "shift_psnr_db" and "shift_generator_psnr_db".
     """
     if steps < 1 or batch_size < 1:
         raise ConfigError(f"train_encoder: steps and batch_size must be >= 1, got {steps}, {batch_size}")
@@ -134,6 +143,7 @@ def train_encoder(
         raise ConfigError(f"train_encoder: recon_fraction must be in [0, 1], got {recon_fraction}")
     if prior not in attributes.PRIORS or style not in renderer.STYLES:
         raise ConfigError(f"train_encoder: unknown prior {prior!r} or style {style!r}")
+    shift = _check_shift(shift)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -141,7 +151,7 @@ def train_encoder(
             out_path, generator_path=generator_path, arch=arch, prior=prior, style=style, steps=steps,
             batch_size=batch_size, lr=lr, seed=seed, eval_count=eval_count,
             recon_fraction=recon_fraction, recon_batch=min(recon_batch or batch_size, batch_size),
-            recon_weight=recon_weight, latent_weight=latent_weight, delta_weight=delta_weight,
+            recon_weight=recon_weight, latent_weight=latent_weight, delta_weight=delta_weight, shift=shift,
         )
     finally:
         torch.set_num_threads(previous_threads)
@@ -151,11 +161,26 @@ def train_encoder(
         summary["psnr_db"], summary["generator_psnr_db"], summary["latent_mse"], steps, batch_size,
         summary["train_seconds"], summary["seconds"], summary["encoder_images_per_second"],
     )
+    if shift:
+        log.info("encoder: inversion PSNR %.2f dB on %s-style renders (generator %.2f dB)",
+                 summary["shift_psnr_db"], shift["style"], summary["shift_generator_psnr_db"])
     return summary
 
 
+def _check_shift(shift: dict | None) -> dict | None:
+    if not shift:
+        return None
+    if set(shift) != {"prior", "style", "batch"}:
+        raise ConfigError(f"train_encoder: shift needs exactly the keys prior, style, batch; got {sorted(shift)}")
+    if shift["prior"] not in attributes.PRIORS or shift["style"] not in renderer.STYLES:
+        raise ConfigError(f"train_encoder: shift: unknown prior {shift['prior']!r} or style {shift['style']!r}")
+    if not isinstance(shift["batch"], int) or shift["batch"] < 1:
+        raise ConfigError(f"train_encoder: shift.batch must be an integer >= 1, got {shift['batch']!r}")
+    return dict(shift)
+
+
 def _train(out_path, *, generator_path, arch, prior, style, steps, batch_size, lr, seed, eval_count,
-           recon_fraction, recon_batch, recon_weight, latent_weight, delta_weight) -> dict:
+           recon_fraction, recon_batch, recon_weight, latent_weight, delta_weight, shift) -> dict:
     torch.manual_seed(seed)
     start = time.time()
     G, latent_avg = load_generator(generator_path, "generator checkpoint")
@@ -183,8 +208,13 @@ def _train(out_path, *, generator_path, arch, prior, style, steps, batch_size, l
         loss = latent_weight * latent + delta_weight * delta
         recon = torch.zeros(())
         if step >= recon_start and recon_weight > 0:
-            y = G.synthesis_wplus(wplus[:recon_batch], noise_mode="const")
-            recon = F.l1_loss(y, x[:recon_batch]) + F.mse_loss(y, x[:recon_batch])
+            xr, wr = x[:recon_batch], wplus[:recon_batch]
+            if shift:
+                xs = render_batch(G, seed, SHIFT_STREAM, range(step * shift["batch"], (step + 1) * shift["batch"]),
+                                  shift["prior"], shift["style"])[1]
+                xr, wr = torch.cat([xr, xs]), torch.cat([wr, E(preprocess(E, xs))])
+            y = G.synthesis_wplus(wr, noise_mode="const")
+            recon = F.l1_loss(y, xr) + F.mse_loss(y, xr)
             loss = loss + recon_weight * recon
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -197,6 +227,9 @@ def _train(out_path, *, generator_path, arch, prior, style, steps, batch_size, l
 
     E.eval()
     metrics = evaluate_inversion(E, G, seed=seed, count=eval_count, prior=prior, style=style)
+    if shift:
+        shifted = evaluate_inversion(E, G, seed=seed, count=eval_count, prior=shift["prior"], style=shift["style"])
+        metrics.update(shift_psnr_db=shifted["psnr_db"], shift_generator_psnr_db=shifted["generator_psnr_db"])
     summary = {**metrics, "steps": steps, "seconds": round(time.time() - start, 1),
                "train_seconds": round(train_seconds, 1)}
     save_encoder(out_path, E, {
@@ -212,5 +245,6 @@ def _train(out_path, *, generator_path, arch, prior, style, steps, batch_size, l
         "recon_weight": recon_weight,
         "latent_weight": latent_weight,
         "delta_weight": delta_weight,
+        "shift": shift,
     })
     return summary
