@@ -147,6 +147,9 @@ unlink_conf() {
     fi
 }
 
+# The partition's OverSubscribe value for N jobs per core, as scontrol shows it.
+oversubscribe_setting() { if (($1 > 1)); then echo "FORCE:$1"; else echo NO; fi; }
+
 write_slurm_conf() {
     local accounting=$1 oversubscribe=$2 host node cpus mem
     host=$(hostname -s)
@@ -197,7 +200,7 @@ EOF
     fi
     cat >>"$DIR/etc/slurm.conf" <<EOF
 $node NodeAddr=127.0.0.1 State=UNKNOWN
-PartitionName=$PARTITION Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=$([[ $oversubscribe -gt 1 ]] && echo "FORCE:$oversubscribe" || echo NO)
+PartitionName=$PARTITION Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=$(oversubscribe_setting "$oversubscribe")
 EOF
     link_conf "$DIR/etc/slurm.conf" "$CONF_LINK"
 }
@@ -309,7 +312,7 @@ start() {
         fi
         local shared
         shared=$(scontrol show partition "$PARTITION" | sed -n 's/.*OverSubscribe=\([^ ]*\).*/\1/p')
-        [[ $shared == "$([[ $oversubscribe -gt 1 ]] && echo "FORCE:$oversubscribe" || echo NO)" ]] ||
+        [[ $shared == "$(oversubscribe_setting "$oversubscribe")" ]] ||
             die "already running with OverSubscribe=$shared; run '$0 stop' first"
         say "already running ($mode; partition $PARTITION, OverSubscribe=$shared)"
         return 0

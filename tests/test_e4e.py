@@ -217,17 +217,24 @@ def test_e4e_loader_rejects_psp_encoders_and_missing_files(tmp_path):
 # ------------------------------------------------------------------ trainer (plumbing only)
 
 
-def test_train_encoder_runs_saves_and_is_deterministic(tmp_path):
+def tiny_trainer_settings(tmp_path):
+    """(generator, train_encoder keyword arguments) for a 3-step training against a saved 16 px generator."""
     from deltaspace.models.stylegan2 import Generator, save_generator
-    from deltaspace.training.encoder import train_encoder
 
     torch.manual_seed(0)
     G = Generator(size=16, style_dim=16, n_mlp=1, channel_multiplier=1, channels={4: 8, 8: 8, 16: 8})
     save_generator(tmp_path / "g.pt", G, G.mean_latent(64))
     arch = {"input_size": 16, "stem_channels": 4, "blocks": [[4, 1], [8, 1], [8, 1]],
             "style_hidden": 8, "stem_stride": 1}
-    kwargs = dict(generator_path=tmp_path / "g.pt", arch=arch, steps=3, batch_size=4, lr=1e-3,
-                  seed=0, eval_count=6, threads=1, recon_fraction=0.5)
+    return G, dict(generator_path=tmp_path / "g.pt", arch=arch, steps=3, batch_size=4, lr=1e-3,
+                   seed=0, eval_count=6, threads=1)
+
+
+def test_train_encoder_runs_saves_and_is_deterministic(tmp_path):
+    from deltaspace.training.encoder import train_encoder
+
+    G, kwargs = tiny_trainer_settings(tmp_path)
+    kwargs["recon_fraction"] = 0.5
     summary = train_encoder(tmp_path / "e1.pt", **kwargs)
     assert summary["steps"] == 3
     assert 0 < summary["psnr_db"] < 60 and summary["seconds"] > 0
@@ -243,16 +250,9 @@ def test_train_encoder_runs_saves_and_is_deterministic(tmp_path):
 
 def test_train_encoder_shift_adds_reconstruction_on_the_other_style(tmp_path):
     from deltaspace.errors import ConfigError
-    from deltaspace.models.stylegan2 import Generator, save_generator
     from deltaspace.training.encoder import train_encoder
 
-    torch.manual_seed(0)
-    G = Generator(size=16, style_dim=16, n_mlp=1, channel_multiplier=1, channels={4: 8, 8: 8, 16: 8})
-    save_generator(tmp_path / "g.pt", G, G.mean_latent(64))
-    arch = {"input_size": 16, "stem_channels": 4, "blocks": [[4, 1], [8, 1], [8, 1]],
-            "style_hidden": 8, "stem_stride": 1}
-    kwargs = dict(generator_path=tmp_path / "g.pt", arch=arch, steps=3, batch_size=4, lr=1e-3,
-                  seed=0, eval_count=6, threads=1)
+    _, kwargs = tiny_trainer_settings(tmp_path)
     plain = train_encoder(tmp_path / "plain.pt", **kwargs)
     shifted = train_encoder(tmp_path / "shift.pt", shift={"prior": "celeba", "style": "celeba", "batch": 2}, **kwargs)
     assert "shift_psnr_db" not in plain

@@ -162,7 +162,8 @@ def train_encoder(
         summary["train_seconds"], summary["seconds"], summary["encoder_images_per_second"],
     )
     if shift:
-        log.info("encoder: inversion PSNR %.2f dB on %s-style renders (generator %.2f dB)",
+        # G(z) against these renders is no ceiling: the generator never drew that style
+        log.info("encoder: inversion PSNR %.2f dB on %s-style renders (G(z) against them: %.2f dB)",
                  summary["shift_psnr_db"], shift["style"], summary["shift_generator_psnr_db"])
     return summary
 
