@@ -17,6 +17,7 @@ rule invert_shard:
         log_path("invert_shard/{dataset}/{part}"),
     benchmark:
         bench_path("invert_shard/{dataset}/{part}")
+    priority: CRITICAL_PATH
     threads: 1
     resources:
         mem_mb=3000,

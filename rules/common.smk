@@ -29,6 +29,12 @@ wildcard_constraints:
     kind="codes|clip",
 
 
+# Priority of the jobs on the longest chain (generator -> encoder -> inversion -> mappers): started
+# before ready jobs off that chain, which can wait (renders, CLIP of fakes, metric nets). On 2 cores
+# this keeps the chain from being delayed behind work that has slack (~2-3 minutes of a full run).
+CRITICAL_PATH = 10
+
+
 def log_path(name):
     return f"{OUT}/logs/{name}.log"
 
@@ -237,6 +243,7 @@ def all_outputs():
     outs.append(f"{OUT}/reports/fidelity.json")
     if config["methods"]:
         outs += ["results/table1.csv", f"{OUT}/models/deltaedit.json"]
+        outs += [f"{OUT}/tables/table1-{d}.csv" for d in EVAL_DATASETS]
     return outs
 
 

@@ -19,7 +19,7 @@ rule relevance:
         log_path("relevance"),
     benchmark:
         bench_path("relevance")
-    threads: 2
+    threads: config["threads"]
     resources:
         mem_mb=4000,
         runtime=120,
@@ -42,7 +42,8 @@ rule train_delta_mapper:
         log_path("train_delta_mapper/{mapper}"),
     benchmark:
         bench_path("train_delta_mapper/{mapper}")
-    threads: 2
+    priority: CRITICAL_PATH
+    threads: config["threads"]
     resources:
         mem_mb=6000,
         runtime=240,

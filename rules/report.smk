@@ -18,7 +18,7 @@ rule fidelity_report:
         log_path("fidelity_report"),
     benchmark:
         bench_path("fidelity_report")
-    threads: 2
+    threads: config["threads"]
     resources:
         mem_mb=4000,
         runtime=30,

@@ -22,16 +22,18 @@ rule table1_dataset:
         "deltaspace table1 {params.args} --out {output:q} > {log:q} 2>&1"
 
 
+# The paper's Table 1 is measured on FFHQ: results/table1.csv is the table of
+# evaluation.table1_dataset and needs no other dataset's evaluation. The other datasets' tables
+# (mini-CelebA-HQ: the same methods on a shifted distribution) are part of the default target.
 rule table1:
     localrule: True  # seconds of work: on a cluster it runs on the submitting machine, never queued
     conda:
         "../envs/deltaspace.yaml"
     input:
-        main=f"{OUT}/tables/table1-{config['evaluation']['table1_dataset']}.csv",
-        others=[f"{OUT}/tables/table1-{d}.csv" for d in EVAL_DATASETS],
+        f"{OUT}/tables/table1-{config['evaluation']['table1_dataset']}.csv",
     output:
         report("results/table1.csv", category="Tables"),
     log:
         "results/logs/table1.log",
     shell:
-        "cp {input.main:q} {output:q} 2> {log:q}"
+        "cp {input:q} {output:q} 2> {log:q}"

@@ -33,7 +33,8 @@ rule train_generator:
         log_path("train_generator"),
     benchmark:
         bench_path("train_generator")
-    threads: 2
+    priority: CRITICAL_PATH
+    threads: config["threads"]
     resources:
         mem_mb=4000,
         runtime=60,
@@ -55,7 +56,8 @@ rule train_encoder:
         log_path("train_encoder"),
     benchmark:
         bench_path("train_encoder")
-    threads: 2
+    priority: CRITICAL_PATH
+    threads: config["threads"]
     resources:
         mem_mb=4000,
         runtime=60,
@@ -76,7 +78,7 @@ rule train_clip:
         log_path("train_clip"),
     benchmark:
         bench_path("train_clip")
-    threads: 2
+    threads: config["threads"]
     resources:
         mem_mb=4000,
         runtime=60,

@@ -25,9 +25,9 @@ def _single_thread():
 def snakemake_command(workdir: Path, *args: str, configfile: Path = TINY_CONFIG) -> list[str]:
     """Snakemake on this repository's workflow, run in `workdir`, with the tiny test config.
 
-    Every job gets one thread (--max-threads 1): the tiny jobs are all start-up, and rules asking for
-    2 threads would otherwise run one at a time on this 2-core machine. Local and Slurm runs then
-    also compute with the same thread count, so their outputs can be compared byte for byte.
+    Every job gets one thread (--max-threads 1, whatever the config's `threads` says): the tiny jobs
+    are all start-up, and local and Slurm runs must compute with the same thread count, so that
+    their outputs can be compared byte for byte.
     """
     return [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
             "--configfile", str(configfile), "--max-threads", "1", *args]

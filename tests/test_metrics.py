@@ -95,6 +95,26 @@ def test_ground_truth_metrics_read_the_attribute_net(mini_spec):
     assert backbones["preservation"].startswith("not applicable")
 
 
+def test_shared_memo_runs_the_originals_through_each_net_once(mini_spec, monkeypatch):
+    """One memo for many edits of the same originals (the evaluate stage's prompts): the same values
+    as separate calls, each net sees the originals once, and earlier edits are not kept."""
+    nets = load_metric_nets(mini_spec)
+    params = sample_params(2, "test-metrics-memo", np.arange(12), "uniform")
+    originals = render_uint8(params)
+    edits = [render_uint8(replace(params, smile="yes")), render_uint8(replace(params, hair_color="red"))]
+    expected = [compute_metrics(ALL, originals, e, nets, SMILE)[0] for e in edits]
+    seen = []
+    for obj, name in ((nets.attribute_net, "features_and_predictions"), (nets.identity, "embed")):
+        method = getattr(obj, name)
+        monkeypatch.setattr(obj, name, lambda images, *a, _m=method, _n=name: seen.append((_n, id(images))) or _m(images, *a))
+    memo = {}
+    assert [compute_metrics(ALL, originals, e, nets, SMILE, memo)[0] for e in edits] == expected
+    # originals: one attribute-net pass (FID features and predictions together) and one identity pass
+    assert seen.count(("features_and_predictions", id(originals))) == seen.count(("embed", id(originals))) == 1
+    assert len(seen) == 2 + 2 * len(edits)
+    assert {id(images) for images, _ in memo.values()} == {id(originals), id(edits[-1])}
+
+
 def test_real_world_skips_ground_truth_and_needs_its_files(tmp_path, faces):
     nets = load_metric_nets({"world": "real", "attribute_net": None, "identity": None, "fid_features": None})
     values, backbones = compute_metrics(["psnr", "edit_accuracy", "preservation"], faces, faces, nets, SMILE)

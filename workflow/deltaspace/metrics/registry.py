@@ -30,7 +30,7 @@ from ..models.identity_net import ArcFaceEmbedder, load_arcface
 from ..world.attributes import value_index
 from .fid import AttributeNetFeatures, CleanFidInception, fid_from_features, load_inception
 from .ground_truth import edit_accuracy_from_predictions, preservation_from_predictions
-from .ids import identity_similarity
+from .ids import mean_cosine
 from .psnr import psnr_db
 
 WORLDS = ("mini", "real")
@@ -51,19 +51,40 @@ class MetricNets:
 
 @dataclass
 class MetricContext:
-    """One compute_metrics call: the nets, the prompt's ground truth (mini world), shared predictions."""
+    """One compute_metrics call: the nets, the prompt's ground truth (mini world), and the network
+    outputs of its image arrays, each computed once for every metric that reads it.
+
+    `memo` maps (kind, id(array)) to (array, output); holding the array keeps its id from being
+    reused. A caller evaluating many edits of the same originals passes the same dict to every
+    call: the originals' outputs are then computed once for all of them (see compute_metrics).
+    """
 
     nets: MetricNets
     attribute: str | None = None
     value: str | None = None
-    # attribute predictions of the originals and of the edited images, computed once for both metrics
-    _predictions: dict = field(default_factory=dict, repr=False)
+    memo: dict = field(default_factory=dict, repr=False)
+
+    def _once(self, kind: str, images: np.ndarray, compute: Callable[[], object]):
+        key = (kind, id(images))
+        if key not in self.memo:
+            self.memo[key] = (images, compute())
+        return self.memo[key][1]
+
+    def attribute_outputs(self, images: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(trunk features, predictions) of the attribute net, from one pass."""
+        return self._once("attribute_net", images, lambda: self.nets.attribute_net.features_and_predictions(images))
 
     def predictions(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        key = id(images)  # the arrays live for the whole call, so their ids are stable
-        if key not in self._predictions:
-            self._predictions[key] = self.nets.attribute_net.predict(images)
-        return self._predictions[key]
+        return self.attribute_outputs(images)[1]
+
+    def fid_features(self, images: np.ndarray) -> np.ndarray:
+        extractor = self.nets.fid_features
+        if isinstance(extractor, AttributeNetFeatures) and extractor.net is self.nets.attribute_net:
+            return self.attribute_outputs(images)[0]  # mini world: the trunk of the same pass
+        return self._once("fid_features", images, lambda: extractor.features(images))
+
+    def identity(self, images: np.ndarray) -> np.ndarray:
+        return self._once("identity", images, lambda: self.nets.identity.embed(images))
 
     @property
     def has_ground_truth(self) -> bool:
@@ -84,12 +105,11 @@ def _psnr(originals, edited, context) -> float:
 
 
 def _fid(originals, edited, context) -> float:
-    extractor = context.nets.fid_features
-    return fid_from_features(extractor.features(edited), extractor.features(originals))
+    return fid_from_features(context.fid_features(edited), context.fid_features(originals))
 
 
 def _ids(originals, edited, context) -> float:
-    return identity_similarity(context.nets.identity, originals, edited)
+    return mean_cosine(context.identity(originals), context.identity(edited))
 
 
 def _edit_accuracy(originals, edited, context) -> float | None:
@@ -144,16 +164,21 @@ def _check_images(originals, edited) -> None:
 
 
 def compute_metrics(names: Iterable[str], originals: np.ndarray, edited: np.ndarray, nets: MetricNets,
-                    prompt=None) -> tuple[dict[str, float | None], dict[str, str]]:
+                    prompt=None, memo: dict | None = None) -> tuple[dict[str, float | None], dict[str, str]]:
     """({name: value}, {name: backbone}) for the same N images before and after an edit.
 
     `prompt` (an editing.text.Prompt, or anything with ``attribute`` and ``value``) carries the
     ground truth of the mini world; without it, or in the real world, the ground-truth metrics
-    are None.
+    are None. `memo`: a dict shared by calls with the same `originals` array (one per prompt),
+    which then go through each network once; what it holds for other arrays (an earlier call's
+    edited images) is dropped first, so it does not grow with the number of calls.
     """
     metrics = _lookup(names, nets)
     _check_images(originals, edited)
-    context = MetricContext(nets, getattr(prompt, "attribute", None), getattr(prompt, "value", None))
+    memo = {} if memo is None else memo
+    for key in [key for key, (images, _) in memo.items() if images is not originals]:
+        del memo[key]
+    context = MetricContext(nets, getattr(prompt, "attribute", None), getattr(prompt, "value", None), memo)
     if context.has_ground_truth and any(m.ground_truth for m in metrics):
         try:  # a prompt naming an attribute or value the mini world does not have
             value_index(context.attribute, context.value if context.value is not None else 0)

@@ -102,17 +102,22 @@ class AttributeNet(nn.Module):
         return feats, {name: head(feats) for name, head in self.heads.items()}
 
     @torch.no_grad()
-    def features(self, images, batch_size: int = 512) -> np.ndarray:
-        """Trunk features (N, feature_dim) float64 of uint8 (N, H, W, 3) or [-1, 1] images."""
-        parts = [f for f, _ in self._batches(images, batch_size)]
-        return np.concatenate(parts) if parts else np.zeros((0, self.arch["feature_dim"]))
+    def features_and_predictions(self, images, batch_size: int = 512) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """One pass over uint8 (N, H, W, 3) or [-1, 1] images: trunk features (N, feature_dim) float64
+        and the predicted class index (int64 (N,)) per attribute."""
+        parts = list(self._batches(images, batch_size))
+        feats = np.concatenate([f for f, _ in parts]) if parts else np.zeros((0, self.arch["feature_dim"]))
+        preds = {name: np.concatenate([p[name] for _, p in parts]) if parts else np.zeros(0, np.int64)
+                 for name in self.heads}
+        return feats, preds
 
-    @torch.no_grad()
+    def features(self, images, batch_size: int = 512) -> np.ndarray:
+        """Trunk features (N, feature_dim) float64."""
+        return self.features_and_predictions(images, batch_size)[0]
+
     def predict(self, images, batch_size: int = 512) -> dict[str, np.ndarray]:
         """Predicted class index (int64 (N,)) per attribute."""
-        parts = [p for _, p in self._batches(images, batch_size)]
-        return {name: np.concatenate([p[name] for p in parts]) if parts else np.zeros(0, np.int64)
-                for name in self.heads}
+        return self.features_and_predictions(images, batch_size)[1]
 
     def _batches(self, images, batch_size: int):
         was_training = self.training

@@ -36,9 +36,10 @@ def evaluate(*, evaluation_set: Path, edits: Path, prompts: list, source: str, m
     loaded = load_metric_nets(nets)
     edit_info = read_manifest(edits)["info"]
     lines = []
+    memo = {}  # the originals' network outputs, computed for the first prompt and reused by the others
     for prompt in prompts_from_config(prompts, source):
         edited = read_edits(Path(edits), prompt.name, table["index"])
-        values, backbones = compute_metrics(metrics, originals, edited, loaded, prompt)
+        values, backbones = compute_metrics(metrics, originals, edited, loaded, prompt, memo)
         lines.append({
             "world": world, "dataset": dataset, "method": method, "prompt": prompt.name,
             "source": prompt.source, "target": prompt.target, "attribute": prompt.attribute, "value": prompt.value,
