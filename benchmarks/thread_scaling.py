@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-STEPS = {"generator": 200, "encoder": 150, "clip": 100, "mapper-s": 600, "mapper-wplus": 150}
+STEPS = {"generator": 120, "encoder": 90, "clip": 60, "mapper-s": 400, "mapper-wplus": 90}
 
 
 def flags(settings: dict) -> list[str]:
@@ -63,9 +63,10 @@ def train_seconds(stdout: str) -> float:
 
 def timed(commands: list[list[str]], threads: int) -> list[float]:
     """Start the commands together, each with `threads` threads; their training seconds."""
-    procs = [subprocess.Popen(cmd + ["--threads", str(threads)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    # the commands log to stderr and end it with their JSON summary
+    procs = [subprocess.Popen(cmd + ["--threads", str(threads)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               text=True, cwd=REPO) for cmd in commands]
-    outs = [p.communicate()[0] for p in procs]
+    outs = [p.communicate()[1] for p in procs]
     for cmd, p in zip(commands, procs):
         if p.returncode:
             raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}")
