@@ -31,7 +31,8 @@ wildcard_constraints:
 
 # Priority of the jobs on the longest chain (generator -> encoder -> inversion -> mappers): started
 # before ready jobs off that chain, which can wait (renders, CLIP of fakes, metric nets). On 2 cores
-# this keeps the chain from being delayed behind work that has slack (~2-3 minutes of a full run).
+# this keeps the chain from waiting behind work that has slack: about 3 minutes of the Table 1 run in
+# a schedule simulated from its measured job times.
 CRITICAL_PATH = 10
 
 
