@@ -57,8 +57,8 @@ def command(job: str, run: Path, config: dict, out: Path) -> list[str]:
 
 
 def train_seconds(stdout: str) -> float:
-    summary = [line for line in stdout.splitlines() if line.startswith("{")][-1]
-    return float(json.loads(summary).get("train_seconds") or json.loads(summary)["seconds"])
+    summary = json.loads([line for line in stdout.splitlines() if line.startswith("{")][-1])
+    return float(summary.get("train_seconds") or summary["seconds"])
 
 
 def timed(commands: list[list[str]], threads: int) -> list[float]:
