@@ -6,7 +6,10 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+include: "rules/preflight.smk"
+
+
+configfile: DEFAULT_CONFIG
 
 
 include: "rules/common.smk"

@@ -8,6 +8,7 @@ from pathlib import Path
 from deltaspace.config import validate_config
 from deltaspace.io.images import list_images
 from deltaspace.io.shards import shard_count, shard_name
+from deltaspace.methods.base import method_kind
 
 validate_config(config)  # fills defaults; an unknown key or wrong type stops the run here
 
@@ -190,7 +191,7 @@ def fidelity_args():
             "style": ds["style"],
             "prior": ds["prior"],
         }
-    return cli_flags({
+    args = {
         "world": WORLD,
         "generator": model_spec("generator"),
         "clip": model_spec("clip"),
@@ -199,7 +200,13 @@ def fidelity_args():
         "images": config["report"]["images"],
         "pairs": config["report"]["pairs"],
         "seed": config["seed"],
-    })
+        "expressiveness_images": config["report"]["expressiveness_images"],
+        "expressiveness_steps": config["report"]["expressiveness_steps"],
+    }
+    if MINI:  # the S-expressiveness check (the real world has no ideal edit: reported not applicable)
+        args["attribute_net"] = f"{OUT}/models/attribute_net.pt"
+        args["prompts"] = [{"attribute": p["attribute"], "value": p["value"]} for p in config["evaluation"]["prompts"]]
+    return cli_flags(args)
 
 
 # ---- mini world -----------------------------------------------------------------------------
@@ -289,29 +296,27 @@ def mapper_checkpoint(name):
     return f"{OUT}/models/mappers/{name}.pt"
 
 
+def artefact_path(ref):
+    """Path of a workflow artefact a method kind reads (methods.base.ARTEFACTS)."""
+    artefact, _, name = ref.partition(":")
+    if artefact == "mapper":
+        return mapper_checkpoint(name)
+    return {"relevance": f"{OUT}/relevance/rs.npy", "style_stats": f"{OUT}/relevance/s_stats.npz"}[artefact]
+
+
 def method_spec(name):
-    """What the edit stage needs to build a method: its kind, models, checkpoints and settings."""
+    """What the edit stage needs to build a method: its kind, settings, input files and models."""
     method = config["methods"][name]
-    spec = {"name": name, "kind": method["kind"], "generator": model_spec("generator"), "clip": model_spec("clip")}
-    if method["kind"] == "styleclip-gd":
-        spec.update(relevance=f"{OUT}/relevance/rs.npy", stats=f"{OUT}/relevance/s_stats.npz",
-                    alpha=method["alpha"], beta=method["beta"])
-        return spec
-    spec.update(
-        mapper=mapper_checkpoint(method["mapper"]),
-        mapper_key=f"mappers.{method['mapper']}",
-        relevance=f"{OUT}/relevance/rs.npy" if method["relevance"] else None,
-        threshold=config["editing"]["threshold"],
-        strength=config["editing"]["strength"],
-    )
-    return spec
+    kind = method_kind(method["kind"])
+    settings = {k: v for k, v in method.items() if k != "kind"}
+    inputs = {role: artefact_path(ref) for role, ref in kind.artefacts(settings).items()}
+    return {"name": name, "kind": method["kind"], "settings": settings, "inputs": inputs,
+            "generator": model_spec("generator"), "clip": model_spec("clip")}
 
 
 def method_inputs(wildcards):
-    """Files a method's edit job reads besides the models: mapper, R_s, S statistics."""
-    spec = method_spec(wildcards.method)
-    keys = ("mapper", "relevance", "stats")
-    return {k: spec[k] for k in keys if spec.get(k)}
+    """Files a method's edit job reads besides the models (declared by its kind)."""
+    return method_spec(wildcards.method)["inputs"]
 
 
 def edit_args(wildcards):
@@ -332,7 +337,9 @@ def evaluation_set_args(wildcards):
         "images_key": f"datasets.{d}.images",
         "count": config["evaluation"]["images"][d],
         "generator": model_spec("generator"),
-        **({"attributes": f"{OUT}/world/{d}/attributes.parquet"} if MINI else {}),
+        # mini world: every factor of each image and the render style, to render the ideal edits
+        **({"attributes": f"{OUT}/world/{d}/attributes.parquet", "style": config["datasets"][d]["style"]}
+           if MINI else {}),
     })
 
 
@@ -387,6 +394,9 @@ def figure_args(wildcards):
         "prompts": config["evaluation"]["prompts"],
         "source": config["editing"]["source"],
         "rows": config["evaluation"]["figure_rows"],
+        "generator": model_spec("generator"),
+        "world": WORLD,
+        "dataset": wildcards.dataset,
     })
 
 

@@ -115,7 +115,8 @@ def test_editing_config_errors_name_the_key(test_config, change, message):
 def test_editing_config_defaults(test_config):
     config = validate_config(copy.deepcopy(test_config))
     assert config["evaluation"]["table1_dataset"] == "mini-ffhq"
-    assert config["editing"] == {"source": "face", "threshold": 0.03, "strength": 1.0, "batch_size": 256}
+    assert config["editing"] == {"source": "face", "batch_size": 256}
+    assert (config["methods"]["deltaedit"]["threshold"], config["methods"]["deltaedit"]["strength"]) == (0.03, 1.0)
     wplus = config["methods"]["deltaedit-wplus"]
     assert (wplus["mapper"], wplus["kind"], wplus["relevance"]) == ("wplus", "deltaedit", False)
 
@@ -136,5 +137,5 @@ def test_styleclip_gd_needs_no_mapper_and_deltaedit_does(test_config):
     config["methods"]["gd"] = {"kind": "styleclip-gd", "alpha": 3.0}
     assert validate_config(copy.deepcopy(config))["methods"]["gd"]["beta"] == 0.15
     config["methods"]["x"] = {"relevance": True}
-    with pytest.raises(ConfigError, match="methods.x.mapper: required"):
+    with pytest.raises(ConfigError, match="methods.x: 'mapper' is a required property"):
         validate_config(config)

@@ -25,6 +25,7 @@ STAGES: dict[str, Callable] = {}
 # them (torch, open_clip, clean-fid, onnxruntime, ...) cost every Snakemake job about 8 s.
 # tests/test_cli.py checks this table against the @stage registrations.
 STAGE_MODULES = {
+    "check-config": "deltaspace.config",
     "render-dataset": "deltaspace.stages.world",
     "train-generator": "deltaspace.stages.train",
     "train-encoder": "deltaspace.stages.train",
@@ -44,7 +45,7 @@ STAGE_MODULES = {
     "editor-bundle": "deltaspace.stages.editing",
     "edit": "deltaspace.stages.editing",
     "evaluate": "deltaspace.stages.evaluate",
-    "edit-figures": "deltaspace.stages.tables",
+    "edit-figures": "deltaspace.stages.figures",
     "table1": "deltaspace.stages.tables",
 }
 

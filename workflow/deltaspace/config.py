@@ -12,6 +12,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from .cli import stage
 from .errors import ConfigError
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
@@ -37,30 +38,33 @@ def _extend_with_default(validator_class):
 _Validator = _extend_with_default(jsonschema.Draft202012Validator)
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
-    where = ".".join(str(p) for p in error.absolute_path) or "<top level>"
+def _describe(error: jsonschema.ValidationError, prefix: str = "") -> str:
+    path = [prefix] if prefix else []
+    where = ".".join(path + [str(p) for p in error.absolute_path]) or "<top level>"
     if error.validator == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         known = ", ".join(sorted(error.schema.get("properties", {}))) or "none"
-        prefix = f"{where}." if error.absolute_path else ""
+        prefix = f"{where}." if where != "<top level>" else ""
         return f"{prefix}{extra[0] if extra else '?'}: unknown key (known keys here: {known})"
     if error.validator == "type":
         return f"{where}: expected {error.validator_value}, got {type(error.instance).__name__} {error.instance!r}"
-    if error.validator == "required":
-        return f"{where}: {error.message}"
     return f"{where}: {error.message}"
 
 
-def validate_config(config: dict) -> dict:
-    """Validate in place (defaults filled in) and return the config."""
+def _validate(instance, schema: dict, prefix: str = "") -> None:
+    """Validate `instance` in place (defaults filled in); the first violation becomes a ConfigError."""
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # RefResolver is deprecated but still works
-        validator = _Validator(load_schema())
-        errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+        errors = sorted(_Validator(schema).iter_errors(instance), key=lambda e: list(e.absolute_path))
     if errors:
-        raise ConfigError("invalid config: " + _describe(errors[0]))
+        raise ConfigError("invalid config: " + _describe(errors[0], prefix))
+
+
+def validate_config(config: dict) -> dict:
+    """Validate in place (defaults filled in) and return the config."""
+    _validate(config, load_schema())
     _check_semantics(config)
     return config
 
@@ -84,18 +88,7 @@ def _check_semantics(config: dict) -> None:
 
 def _check_editing(config: dict) -> None:
     """Cross-key checks of the editing and evaluation sections (the schema checks each key alone)."""
-    for name, method in config["methods"].items():
-        if method["kind"] != "deltaedit":
-            continue
-        if "mapper" not in method:
-            raise ConfigError(f"methods.{name}.mapper: required for kind deltaedit (a key of mappers)")
-        mapper = config["mappers"].get(method["mapper"])
-        if mapper is None:
-            raise ConfigError(f"methods.{name}.mapper: no mapper named {method['mapper']!r} "
-                              f"(known: {', '.join(config['mappers'])})")
-        if method["relevance"] and mapper["space"] != "s":
-            raise ConfigError(f"methods.{name}.relevance: R_s masks S channels, but mapper "
-                              f"{method['mapper']!r} works in {mapper['space']!r}")
+    _check_methods(config)
     if config["methods"] and not any(ds["train_count"] for ds in config["datasets"].values()):
         raise ConfigError("datasets: training the mappers needs a dataset with train_count > 0")
     evaluation = config["evaluation"]
@@ -115,6 +108,9 @@ def _check_editing(config: dict) -> None:
         raise ConfigError(f"evaluation.table1_dataset: {evaluation['table1_dataset']!r} is not in evaluation.images")
     if not evaluation.get("prompts"):
         raise ConfigError("evaluation.prompts: required (a list of {target, attribute, value})")
+    for k, prompt in enumerate(evaluation["prompts"]):
+        if not prompt["target"].strip():
+            raise ConfigError(f"evaluation.prompts[{k}].target: the prompt is empty")
     if config["world"] == "mini":
         from .world.attributes import value_index
 
@@ -131,12 +127,62 @@ def _check_editing(config: dict) -> None:
                 raise ConfigError(f"metrics.{key}: required in the real world for the {metric} metric")
 
 
-def load_config(path: str | Path) -> dict:
+def _check_methods(config: dict) -> None:
+    """Each method entry against its kind's own settings schema, artefacts and checks (methods.base)."""
+    from .methods.base import ARTEFACTS, method_kind
+
+    for name, method in config["methods"].items():
+        key = f"methods.{name}"
+        kind = method_kind(method["kind"], f"{key}.kind")
+        settings = {k: v for k, v in method.items() if k != "kind"}
+        _validate(settings, kind.settings_schema(), key)
+        method.update(settings)  # defaults filled in
+        for role, ref in kind.artefacts(settings).items():
+            artefact, _, mapper = ref.partition(":")
+            if artefact not in ARTEFACTS:
+                raise ConfigError(f"{key}: kind {kind.name!r} asks for an unknown artefact {ref!r} "
+                                  f"(known: {', '.join(ARTEFACTS)})")
+            if artefact == "mapper" and mapper not in config["mappers"]:
+                raise ConfigError(f"{key}.{role}: no mapper named {mapper!r} (known: {', '.join(config['mappers'])})")
+        if kind.check:
+            kind.check(name, settings, config)
+
+
+def read_yaml(path: str | Path) -> dict:
+    """A config file's mapping; a syntax error names the file, line and column."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        config = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return validate_config(config)
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        context = getattr(exc, "context", None)
+        raise ConfigError(f"{where}: not valid YAML: {problem}" + (f" ({context})" if context else "")) from exc
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys, got {type(data).__name__}")
+    return data or {}
+
+
+def load_config(path: str | Path) -> dict:
+    return validate_config(read_yaml(path))
+
+
+def merge(base: dict, update: dict) -> dict:
+    """`update` laid over `base` key by key, as Snakemake merges a --configfile over the default config."""
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+@stage("check-config")
+def check_config(*, configfile: Path, base: Path | None = Path("config/config.yaml")) -> dict:
+    """Check a config file as the workflow would read it: laid over `base` (the default config, when
+    it exists), then validated. Snakemake reports a YAML error in a --configfile without its file and
+    line; this names both."""
+    config = read_yaml(base) if base and Path(base).is_file() else {}
+    validate_config(merge(config, read_yaml(configfile)))
+    return {"configfile": str(configfile), "valid": True}

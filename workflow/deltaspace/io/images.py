@@ -31,11 +31,27 @@ def list_images(folder: str | os.PathLike, config_key: str) -> list[str]:
     return names
 
 
+def to_rgb8(img: Image.Image, what: str) -> Image.Image:
+    """An 8-bit RGB copy of any image Pillow opens; 16-bit grayscale is scaled, not clipped.
+
+    Pillow's convert("RGB") clips 16-bit values (modes I;16*, I) at 255, which turns a 16-bit
+    photo all white; float images have no agreed range and are refused.
+    """
+    if img.mode.startswith("I;16") or img.mode == "I":
+        values = np.asarray(img, dtype=np.int64)
+        if values.min() < 0 or values.max() > 65535:
+            raise DataError(f"{what}: {img.mode} image with values outside 0..65535; save it as 8- or 16-bit")
+        img = Image.fromarray(((values * 255 + 32767) // 65535).astype(np.uint8), mode="L")
+    elif img.mode == "F":
+        raise DataError(f"{what}: floating-point image (mode F) has no defined range; save it as 8- or 16-bit")
+    return img.convert("RGB")
+
+
 def load_image(path: str | os.PathLike, size: int) -> np.ndarray:
     """One RGB image as uint8 (size, size, 3); resized with Lanczos if it has another size."""
     try:
         with Image.open(path) as img:
-            img = img.convert("RGB")
+            img = to_rgb8(img, str(path))
             if img.size != (size, size):
                 img = img.resize((size, size), Image.LANCZOS)
             return np.asarray(img, dtype=np.uint8)
@@ -82,7 +98,7 @@ def decode_png(data: bytes, what: str = "image") -> np.ndarray:
     """PNG bytes -> (H, W, 3) uint8; a corrupt entry names itself."""
     try:
         with Image.open(io.BytesIO(data)) as img:
-            return np.asarray(img.convert("RGB"), dtype=np.uint8)
+            return np.asarray(to_rgb8(img, what), dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DataError(f"cannot decode {what}: {exc}") from exc
 

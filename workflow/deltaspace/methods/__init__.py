@@ -1,11 +1,9 @@
 """Text-guided editing methods behind one interface (methods.base.EditingMethod).
 
-Each method kind registers a builder with `register_method`; the workflow's edit stage builds a
-method from its config spec with `build_method` and never needs to know which kind it is.
-Importing this package registers the built-in kinds.
+Each method kind is one module declaring `KIND = MethodKind(...)` (see methods.base); the edit
+stage builds a method from its config spec with `build_method` and never needs to know its kind.
 """
 
-from .base import EditingMethod, EvalBatch, build_method, method_kinds, register_method
-from . import deltaedit, styleclip_gd  # noqa: F401  (register their kinds)
+from .base import ARTEFACTS, EditingMethod, EvalBatch, MethodKind, build_method, method_kind, method_kinds
 
-__all__ = ["EditingMethod", "EvalBatch", "build_method", "method_kinds", "register_method"]
+__all__ = ["ARTEFACTS", "EditingMethod", "EvalBatch", "MethodKind", "build_method", "method_kind", "method_kinds"]

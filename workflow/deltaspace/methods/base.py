@@ -1,22 +1,35 @@
-"""The interface every compared editing method implements, and the registry of method kinds.
+"""The interface every compared editing method implements, and how the workflow finds method kinds.
 
 A method gets a batch of evaluation images (their inverted codes, their CLIP image embeddings and
 the images themselves) and a prompt (source and target text) and returns the edited images. What
-happens in between (a mapper, a global direction, an optimisation per image) is its own business,
-so later methods (StyleCLIP, StyleMC, TediGAN, diffusion methods) plug in without touching the
-stages.
+happens in between (a mapper, a global direction, an optimisation per image) is its own business.
+
+A method kind is one module that defines ``KIND = MethodKind(...)``: its config settings (a JSON
+Schema fragment, validated with the rest of the config), the workflow artefacts it reads (turned
+into input files of its edit job), cross-key checks, and the builder of the method. The built-in
+kinds are the modules of this package; a kind of your own is any importable module, named by its
+dotted path in the config (`methods.<name>.kind: mylab.my_method`). Rules and stages never branch
+on a kind.
+
+Snakemake reads every configured kind's declaration at each start (twice per Slurm job), so a kind
+module imports torch and its models inside the builder, never at module level
+(tests/test_methods.py checks this).
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+import importlib
+import pkgutil
 from dataclasses import dataclass
-from typing import Callable
+from functools import lru_cache
+from typing import TYPE_CHECKING, Callable
 
-import torch
-
-from ..editing.text import Prompt
 from ..errors import ConfigError
+
+if TYPE_CHECKING:  # torch is imported by the methods' builders, not here (see the module docstring)
+    import torch
+
+    from ..editing.text import Prompt
 
 
 @dataclass
@@ -38,44 +51,110 @@ class EvalBatch:
         return int(self.s.shape[0])
 
 
-class EditingMethod(ABC):
-    """A text-guided editing method. Subclasses implement `edit`."""
+class EditingMethod:
+    """A text-guided editing method. Subclasses implement `edit`; callers run it under torch.no_grad()."""
 
-    #: name of the method kind (the registry key); the configured method name may differ
+    #: name of the method kind; the configured method name may differ
     kind: str = ""
 
-    @abstractmethod
     def edit(self, batch: EvalBatch, prompt: Prompt) -> torch.Tensor:
         """Edited images (B, 3, H, W) in [-1, 1], row-aligned with `batch`."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement edit()")
 
     def describe(self) -> dict:
         """Settings worth recording beside the results (backbones, thresholds, ...)."""
         return {"kind": self.kind}
 
+    def prompt_info(self, prompt: Prompt) -> dict:
+        """What the method did with a prompt, recorded beside its results: e.g. {"channels_kept": k,
+        "channels": n} for methods that edit a subset of S channels (k = 0: the edit changes nothing)."""
+        return {}
 
-_KINDS: dict[str, Callable[[dict], EditingMethod]] = {}
+
+#: Artefacts of the workflow a method can read. "mapper:<name>" is the checkpoint of mappers.<name>.
+ARTEFACTS = {
+    "relevance": "R_s, the relevance matrix (S_dim x CLIP_dim)",
+    "style_stats": "mean and standard deviation of every S channel over the fakes",
+    "mapper": "a trained Delta Mapper checkpoint (mapper:<name of a key of mappers>)",
+}
 
 
-def register_method(kind: str):
-    """Decorator: register a builder `spec dict -> EditingMethod` under a method kind."""
+@dataclass(frozen=True)
+class MethodKind:
+    """A method kind's declaration (the `KIND` of its module).
 
-    def register(builder: Callable[[dict], EditingMethod]):
-        if kind in _KINDS:
-            raise ValueError(f"method kind {kind!r} is registered twice")
-        _KINDS[kind] = builder
-        return builder
+    settings: JSON Schema properties of a method's config entry besides `kind` (give defaults);
+        unknown keys are errors. `required` lists the keys without a default that must be given.
+    inputs: settings -> {role: artefact or None}; each artefact (see ARTEFACTS) becomes an input
+        file of the method's edit job, and its path reaches the builder as spec["inputs"][role].
+    check: (method name, settings, whole config) -> None, raising ConfigError; cross-key checks.
+    build: spec -> EditingMethod, spec = {"name", "kind", "settings", "inputs", "generator", "clip"}
+        (the last two are model specs for models.loading).
+    """
 
-    return register
+    name: str
+    build: Callable[[dict], EditingMethod]
+    settings: dict
+    required: tuple[str, ...] = ()
+    inputs: Callable[[dict], dict] | None = None
+    check: Callable[[str, dict, dict], None] | None = None
+    description: str = ""
+
+    def artefacts(self, settings: dict) -> dict[str, str]:
+        """{role: artefact} this method reads, without the roles that are off (None)."""
+        wanted = self.inputs(settings) if self.inputs else {}
+        return {role: ref for role, ref in wanted.items() if ref}
+
+    def settings_schema(self) -> dict:
+        return {"type": "object", "additionalProperties": False, "properties": self.settings,
+                "required": list(self.required)}
+
+
+def _kind_of(module) -> MethodKind | None:
+    kind = getattr(module, "KIND", None)
+    return kind if isinstance(kind, MethodKind) else None
+
+
+@lru_cache(maxsize=1)
+def builtin_kinds() -> dict[str, MethodKind]:
+    """The kinds declared by the modules of this package, by name."""
+    package = importlib.import_module(__package__)
+    kinds: dict[str, MethodKind] = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("_") or info.name == "base":
+            continue
+        kind = _kind_of(importlib.import_module(f"{__package__}.{info.name}"))
+        if kind is None:
+            continue
+        if kind.name in kinds:
+            raise ValueError(f"method kind {kind.name!r} is declared twice ({info.name})")
+        kinds[kind.name] = kind
+    return kinds
+
+
+def method_kind(name: str, key: str = "methods.<name>.kind") -> MethodKind:
+    """The declaration of a built-in kind, or of the kind a dotted module path names."""
+    kinds = builtin_kinds()
+    if name in kinds:
+        return kinds[name]
+    hint = f"built-in kinds: {', '.join(sorted(kinds))}; or the dotted path of a module defining KIND"
+    if "." not in str(name):
+        raise ConfigError(f"{key}: unknown method kind {name!r} ({hint})")
+    try:
+        module = importlib.import_module(name)
+    except ImportError as exc:
+        raise ConfigError(f"{key}: cannot import method module {name!r}: {exc} ({hint})") from exc
+    kind = _kind_of(module)
+    if kind is None:
+        raise ConfigError(f"{key}: module {name!r} defines no KIND = MethodKind(...)")
+    return kind
 
 
 def method_kinds() -> list[str]:
-    return sorted(_KINDS)
+    return sorted(builtin_kinds())
 
 
 def build_method(spec: dict) -> EditingMethod:
-    """Build a method from its spec ({"kind": ..., settings and checkpoint paths})."""
-    kind = spec.get("kind")
-    if kind not in _KINDS:
-        raise ConfigError(f"methods.{spec.get('name', '?')}.kind: unknown method kind {kind!r} "
-                          f"(known kinds: {', '.join(method_kinds())})")
-    return _KINDS[kind](spec)
+    """Build a method from its spec (see MethodKind.build)."""
+    kind = method_kind(spec.get("kind"), f"methods.{spec.get('name', '?')}.kind")
+    return kind.build(spec)

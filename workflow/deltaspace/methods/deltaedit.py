@@ -1,6 +1,6 @@
 """DeltaEdit-G and its ablations: a trained Delta Mapper turns a CLIP text direction into a latent edit.
 
-One class covers the paper's model and the ablations of its Table 1, which differ only in what
+One kind covers the paper's model and the ablations of its Table 1, which differ only in what
 the mapper was trained on and in the R_s masking at inference:
 
 * DeltaEdit-G: S-space mapper trained on CLIP image deltas (condition "delta"); channels whose
@@ -13,24 +13,19 @@ the mapper was trained on and in the R_s masking at inference:
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 
-import numpy as np
-import torch
-
-from ..editing.masking import relevance_mask
-from ..editing.text import Prompt, text_direction
 from ..errors import ConfigError
-from ..models.delta_mapper import load_delta_mapper, text_condition
-from ..models.loading import load_clip_spec, load_generator_spec
-from .base import EditingMethod, EvalBatch, register_method
+from .base import EditingMethod, EvalBatch, MethodKind
+
+log = logging.getLogger(__name__)
 
 
 class DeltaEdit(EditingMethod):
     kind = "deltaedit"
 
-    def __init__(self, G, clip, mapper: torch.nn.Module, info: dict, relevance: torch.Tensor | None = None,
-                 threshold: float = 0.03, strength: float = 1.0):
+    def __init__(self, G, clip, mapper, info: dict, relevance=None, threshold: float = 0.03, strength: float = 1.0):
         self.G, self.clip, self.mapper = G.eval(), clip, mapper.eval()
         self.space, self.condition = info["space"], info["condition"]
         training = info.get("training") or {}  # absent in checkpoints not made by our trainer
@@ -43,22 +38,32 @@ class DeltaEdit(EditingMethod):
 
     def _compute_direction(self, source: str, target: str):
         """(mapper condition direction (D,), channel mask (S_dim,) or None) for one prompt."""
+        from ..editing.masking import relevance_mask
+        from ..editing.text import text_direction
+
         dt, t_target = text_direction(self.clip, source, target)
         direction = dt if self.condition == "delta" else t_target
         mask = None if self.relevance is None else relevance_mask(self.relevance, dt, self.threshold)
         return direction, mask
 
-    @torch.no_grad()
-    def code_delta(self, batch: EvalBatch, prompt: Prompt) -> torch.Tensor:
+    def prompt_info(self, prompt) -> dict:
+        """How many S channels R_s keeps for this prompt (all of them without masking)."""
+        _, mask = self._direction(prompt.source, prompt.target)
+        if mask is None:
+            return {}
+        return {"channels_kept": int(mask.sum()), "channels": int(mask.numel())}
+
+    def code_delta(self, batch: EvalBatch, prompt) -> "torch.Tensor":
         """The predicted change of the code the mapper works in: (B, s_dim) or (B, n_latent*style_dim)."""
+        from ..models.delta_mapper import text_condition
+
         direction, mask = self._direction(prompt.source, prompt.target)
         cond = text_condition(batch.embedding, direction.expand(len(batch), -1))
         code = batch.s if self.space == "s" else batch.wplus.flatten(1)
         delta = self.mapper(code, cond) * self.strength
         return delta if mask is None else delta * mask
 
-    @torch.no_grad()
-    def edit(self, batch: EvalBatch, prompt: Prompt) -> torch.Tensor:
+    def edit(self, batch: EvalBatch, prompt) -> "torch.Tensor":
         delta = self.code_delta(batch, prompt)
         if self.space == "s":
             return self.G.synthesis(batch.s + delta, batch.s_rgb, noise_mode="const")
@@ -72,16 +77,44 @@ class DeltaEdit(EditingMethod):
                 "mapper_training": self.training}
 
 
-@register_method("deltaedit")
-def build_deltaedit(spec: dict) -> DeltaEdit:
-    """spec: generator, clip (model specs), mapper (checkpoint path), mapper_key (its config key),
-    relevance (R_s .npy path or null), threshold, strength."""
-    from ..editing.relevance import load_relevance
+def build(spec: dict) -> DeltaEdit:
+    import numpy as np
+    import torch
 
+    from ..editing.relevance import load_relevance
+    from ..models.delta_mapper import load_delta_mapper
+    from ..models.loading import load_clip_spec, load_generator_spec
+
+    settings, inputs = spec["settings"], spec["inputs"]
     G, _ = load_generator_spec(spec["generator"])
-    clip = load_clip_spec(spec["clip"])
-    mapper, info = load_delta_mapper(spec["mapper"], spec.get("mapper_key", "mappers"))
+    mapper, info = load_delta_mapper(inputs["mapper"], f"mappers.{settings['mapper']}")
     relevance = None
-    if spec.get("relevance"):
-        relevance = torch.from_numpy(np.asarray(load_relevance(spec["relevance"], "relevance")))
-    return DeltaEdit(G, clip, mapper, info, relevance, spec.get("threshold", 0.03), spec.get("strength", 1.0))
+    if inputs.get("relevance"):
+        relevance = torch.from_numpy(np.asarray(load_relevance(inputs["relevance"], "relevance", s_dim=G.s_dim)))
+    return DeltaEdit(G, load_clip_spec(spec["clip"]), mapper, info, relevance, settings["threshold"],
+                     settings["strength"])
+
+
+def check(name: str, settings: dict, config: dict) -> None:
+    mapper = config["mappers"][settings["mapper"]]  # its existence is checked with the artefacts
+    if settings["relevance"] and mapper["space"] != "s":
+        raise ConfigError(f"methods.{name}.relevance: R_s masks S channels, but mapper "
+                          f"{settings['mapper']!r} works in {mapper['space']!r}")
+
+
+KIND = MethodKind(
+    name="deltaedit",
+    description="DeltaEdit-G and its ablations: a trained Delta Mapper, optionally masked by R_s.",
+    settings={
+        "mapper": {"type": "string", "description": "Name of the trained Delta Mapper (a key of mappers)."},
+        "relevance": {"type": "boolean", "default": False,
+                      "description": "Zero the S channels R_s finds irrelevant to the prompt."},
+        "threshold": {"type": "number", "minimum": 0, "default": 0.03,
+                      "description": "R_s masking: S channels with |R_s dt| below it are not edited (0.03 in the paper)."},
+        "strength": {"type": "number", "default": 1.0, "description": "Scale of the predicted edit."},
+    },
+    required=("mapper",),
+    inputs=lambda s: {"mapper": f"mapper:{s['mapper']}", "relevance": "relevance" if s["relevance"] else None},
+    check=check,
+    build=build,
+)

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-
-from ..editing.text import Prompt, text_direction
-from ..models.loading import load_clip_spec, load_generator_spec
-from .base import EditingMethod, EvalBatch, register_method
+from .base import EditingMethod, EvalBatch, MethodKind
 
 
-def global_direction(relevance: torch.Tensor, direction: torch.Tensor, std: torch.Tensor, beta: float) -> torch.Tensor:
+def global_direction(relevance, direction, std, beta: float):
     """(S_dim,) edit direction: R_s normalize(dt), disentangled by beta, peak-normalised, times S std."""
+    import torch
+    import torch.nn.functional as F
+
     r = relevance.float() @ F.normalize(direction.float(), dim=-1)
     r = torch.where(r.abs() >= beta, r, torch.zeros_like(r))
     peak = r.abs().max()
@@ -29,17 +26,22 @@ def global_direction(relevance: torch.Tensor, direction: torch.Tensor, std: torc
 class StyleCLIPGlobalDirection(EditingMethod):
     kind = "styleclip-gd"
 
-    def __init__(self, G, clip, relevance: torch.Tensor, std: torch.Tensor, alpha: float = 4.1, beta: float = 0.15):
+    def __init__(self, G, clip, relevance, std, alpha: float = 4.1, beta: float = 0.15):
         self.G, self.clip = G.eval(), clip
         self.relevance, self.std, self.alpha, self.beta = relevance, std, float(alpha), float(beta)
         self._direction = lru_cache(maxsize=64)(self._compute)
 
-    def _compute(self, source: str, target: str) -> torch.Tensor:
+    def _compute(self, source: str, target: str):
+        from ..editing.text import text_direction
+
         dt, _ = text_direction(self.clip, source, target)
         return global_direction(self.relevance, dt, self.std, self.beta)
 
-    @torch.no_grad()
-    def edit(self, batch: EvalBatch, prompt: Prompt) -> torch.Tensor:
+    def prompt_info(self, prompt) -> dict:
+        ds = self._direction(prompt.source, prompt.target)
+        return {"channels_kept": int((ds != 0).sum()), "channels": int(ds.numel())}
+
+    def edit(self, batch: EvalBatch, prompt):
         ds = self._direction(prompt.source, prompt.target)
         return self.G.synthesis(batch.s + self.alpha * ds, batch.s_rgb, noise_mode="const")
 
@@ -47,13 +49,29 @@ class StyleCLIPGlobalDirection(EditingMethod):
         return {"kind": self.kind, "alpha": self.alpha, "beta": self.beta}
 
 
-@register_method("styleclip-gd")
-def build_styleclip_gd(spec: dict) -> StyleCLIPGlobalDirection:
-    """spec: generator, clip (model specs), relevance (R_s .npy), stats (s_stats.npz), alpha, beta."""
-    from ..editing.relevance import load_relevance, load_style_stats
+def build(spec: dict) -> StyleCLIPGlobalDirection:
+    import numpy as np
+    import torch
 
+    from ..editing.relevance import load_relevance, load_style_stats
+    from ..models.loading import load_clip_spec, load_generator_spec
+
+    settings, inputs = spec["settings"], spec["inputs"]
     G, _ = load_generator_spec(spec["generator"])
-    relevance = torch.from_numpy(np.asarray(load_relevance(spec["relevance"], "relevance", s_dim=G.s_dim)))
-    _, std = load_style_stats(spec["stats"])
+    relevance = torch.from_numpy(np.asarray(load_relevance(inputs["relevance"], "relevance", s_dim=G.s_dim)))
+    _, std = load_style_stats(inputs["style_stats"])
     return StyleCLIPGlobalDirection(G, load_clip_spec(spec["clip"]), relevance, torch.from_numpy(std),
-                                    spec.get("alpha", 4.1), spec.get("beta", 0.15))
+                                    settings["alpha"], settings["beta"])
+
+
+KIND = MethodKind(
+    name="styleclip-gd",
+    description="StyleCLIP global directions from R_s (training-free).",
+    settings={
+        "alpha": {"type": "number", "default": 4.1, "description": "Edit strength (alpha)."},
+        "beta": {"type": "number", "minimum": 0, "default": 0.15,
+                 "description": "Disentanglement threshold (beta) on |R_s normalize(dt)|."},
+    },
+    inputs=lambda s: {"relevance": "relevance", "style_stats": "style_stats"},
+    build=build,
+)

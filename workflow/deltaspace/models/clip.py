@@ -37,6 +37,8 @@ from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
 from ..errors import CheckpointError, ConfigError
 from ..io.checkpoints import load_checkpoint, load_state_dict_strict, save_checkpoint
 
+log = logging.getLogger(__name__)
+
 
 CONFIG_DIR = Path(__file__).with_name("open_clip_configs")
 #: Architectures this package adds to open_clip's registry.
@@ -340,6 +342,15 @@ def encode_text(model: torch.nn.Module, tokenizer, texts: Sequence[str], *, batc
     return torch.cat(out)
 
 
+def warn_if_truncated(tokenizer, texts: Sequence[str]) -> None:
+    """Log a warning for texts that fill the text encoder's whole context: the tokenizer cuts them there."""
+    tokens = tokenizer(list(texts))
+    full = [text for text, row in zip(texts, tokens) if int(row[-1]) != 0]
+    if full:
+        log.warning("%d text(s) reach the text encoder's context of %d tokens and are truncated there, e.g. %r",
+                    len(full), tokens.shape[1], full[0][:120])
+
+
 def model_templates(model: torch.nn.Module) -> tuple[str, ...]:
     """Prompt templates that go with a model: set by the loaders (mini: MINI_TEMPLATES, matching the
     training captions; real CLIP: the 79 ImageNet templates of official DeltaEdit); ImageNet otherwise."""
@@ -357,6 +368,7 @@ def text_embeddings(
         raise ValueError("need at least one template")
     prompts = list(prompts)
     texts = [t.format(p) for p in prompts for t in templates]
+    warn_if_truncated(tokenizer, texts)
     emb = encode_text(model, tokenizer, texts).view(len(prompts), len(templates), -1)
     return F.normalize(emb.mean(dim=1), dim=-1)
 

@@ -36,11 +36,14 @@ def prompts_from_config(prompts: list, source: str) -> list[Prompt]:
 
 @stage("evaluation-set")
 def evaluation_set(*, codes: Path, clip_table: Path, images: Path, images_key: str, count: int, generator: dict,
-                   out: Path, attributes: Path | None = None) -> dict:
+                   out: Path, attributes: Path | None = None, style: str | None = None) -> dict:
     """Collect the first `count` held-out images of a dataset (split == "eval", in file order).
 
     One Parquet file: index, file, image (PNG at the generator's resolution), the inversion's
-    codes (s, s_rgb, wplus), the CLIP image embedding, and in the mini world the true attributes.
+    codes (s, s_rgb, wplus), the CLIP image embedding, and in the mini world (`attributes`, the
+    dataset's attributes.parquet, and its render `style`) every factor of each image, as
+    attr_<factor> columns (attribute value names, identity and pose floats), and the style: what
+    evaluation_params reads back to render the ideal edits.
     """
     from ..models.loading import load_generator_spec
 
@@ -67,15 +70,31 @@ def evaluation_set(*, codes: Path, clip_table: Path, images: Path, images_key: s
     if attributes:
         import pandas as pd
 
-        truth = pd.read_parquet(attributes).set_index("file").loc[list(columns["file"])]
-        from ..world.attributes import ATTRIBUTES
+        from ..world.attributes import params_from_frame, params_to_frame
 
-        for name in ATTRIBUTES:
-            columns[f"attr_{name}"] = truth[name].to_numpy().astype(str)
+        if style is None:
+            raise DataError(f"{attributes}: the evaluation set of a rendered dataset needs its render style")
+        truth = pd.read_parquet(attributes).set_index("file").loc[list(columns["file"])]
+        for name, values in params_to_frame(params_from_frame(truth)).items():
+            columns[f"attr_{name}"] = values.to_numpy()
+        columns["style"] = [style] * count
     write_shard(out, columns, metadata={"stage": "evaluation-set", "source": str(images), "size": str(size)})
     summary = {"images": count, "seconds": round(time.time() - start, 1)}
     log.info("evaluation set %s", summary)
     return summary
+
+
+def evaluation_params(table: dict) -> tuple[dict, str] | None:
+    """(every factor of each image as world.attributes Params, render style) of an evaluation set read by
+    read_shard; None for a set without them (the real world's)."""
+    if "style" not in table:
+        return None
+    import pandas as pd
+
+    from ..world.attributes import params_from_frame
+
+    frame = pd.DataFrame({k[5:]: table[k] for k in table if k.startswith("attr_")})
+    return params_from_frame(frame), str(table["style"][0])
 
 
 def read_evaluation_set(path: Path, G) -> dict:
@@ -123,17 +142,19 @@ def edit_images(*, evaluation_set: Path, method: dict, prompts: list, source: st
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    seconds, shards = {}, []
+    seconds, shards, prompt_info = {}, [], {}
     for prompt in tqdm(prompts_from_config(prompts, source), desc=f"edit {method.get('name', '')}"):
         t0 = time.perf_counter()
         edited = [tensor_to_uint8(editor.edit(batch, prompt)) for batch in eval_batches(data, batch_size)]
         seconds[prompt.name] = round(time.perf_counter() - t0, 3)
+        prompt_info[prompt.name] = editor.prompt_info(prompt)
+        warn_if_no_channels(method.get("name"), prompt, prompt_info[prompt.name])
         pixels = np.concatenate(edited)
         shards.append(write_shard(tmp / f"{prompt.name}.parquet",
                                   {"index": data["index"], "image": [encode_png(x) for x in pixels]},
                                   metadata={"prompt": prompt.target, "source": prompt.source}))
     info = {"method": method.get("name"), "settings": editor.describe(), "images": len(data["index"]),
-            "seconds_per_prompt": seconds}
+            "seconds_per_prompt": seconds, "prompt_info": prompt_info}
     write_manifest(tmp, shards, info=info)
     if out.exists():
         shutil.rmtree(out)
@@ -153,13 +174,22 @@ def read_edits(folder: Path, prompt_name: str, index: np.ndarray) -> np.ndarray:
     return decode_pngs(table["image"], f"{folder}/{prompt_name}.parquet:image")
 
 
-PATH_KEYS = ("checkpoint", "mapper", "relevance")
+def warn_if_no_channels(method: str | None, prompt: Prompt, info: dict) -> None:
+    """Log a warning when a method keeps no channel for a prompt: its edit then changes nothing."""
+    if info.get("channels_kept") == 0:
+        log.warning("%s keeps 0 of %d S channels for %r: the edit changes nothing (R_s threshold too high "
+                    "for this prompt, or the prompt's direction is not in R_s)", method or "the method",
+                    info["channels"], prompt.target)
 
 
-def _absolute_paths(spec):
-    if isinstance(spec, dict):
-        return {k: (str(Path(v).resolve()) if k in PATH_KEYS and isinstance(v, str) else _absolute_paths(v))
-                for k, v in spec.items()}
+def _absolute_paths(spec: dict) -> dict:
+    """A copy of the bundle spec with every file it names (checkpoints, method inputs) made absolute."""
+    spec = json.loads(json.dumps(spec))
+    method = spec["method"]
+    for model in (spec["encoder"], method["generator"], method["clip"]):
+        if model.get("checkpoint"):
+            model["checkpoint"] = str(Path(model["checkpoint"]).resolve())
+    method["inputs"] = {role: str(Path(path).resolve()) for role, path in method["inputs"].items()}
     return spec
 
 
@@ -195,14 +225,22 @@ def edit(*, image: Path, target: str, out: Path, source: str = "face",
     from ..models.loading import load_clip_spec, load_encoder_spec, load_generator_spec
 
     torch.set_num_threads(threads)
-    bundle = Path(bundle)
+    if not target.strip():
+        raise DataError("--target: the prompt is empty")
+    image, out, bundle = Path(image), Path(out), Path(bundle)
+    if not image.is_file():
+        raise DataError(f"--image: no file at {image}")
+    if out.exists() and out.resolve() == image.resolve():
+        raise DataError(f"--out {out} is the input image: choose another path (an input is never overwritten)")
     if not bundle.is_file():
         raise DataError(f"--bundle: no editor bundle at {bundle} (the workflow writes it: "
                         f"snakemake --cores 8 {bundle})")
     spec = json.loads(bundle.read_text())
     method = dict(spec["method"])
     if strength is not None:
-        method["strength"] = strength
+        if "strength" not in method["settings"]:
+            raise DataError(f"--strength: method {method['name']!r} ({method['kind']}) has no strength setting")
+        method["settings"] = {**method["settings"], "strength": strength}
     G, _ = load_generator_spec(method["generator"])
     E = load_encoder_spec(spec["encoder"], method["generator"])
     clip = load_clip_spec(method["clip"])
@@ -212,8 +250,15 @@ def edit(*, image: Path, target: str, out: Path, source: str = "face",
     clip_input = uint8_to_tensor(load_image(image, image_size(clip.model))[None])
     batch = EvalBatch(s=s, s_rgb=s_rgb, wplus=wplus, images=uint8_to_tensor(load_image(image, G.size)[None]),
                       embedding=encode_images(clip.model, clip_input, normalize=clip.normalize))
-    edited = build_method(method).edit(batch, Prompt(target=target, source=source))
+    editor, prompt = build_method(method), Prompt(target=target, source=source)
+    edited = editor.edit(batch, prompt)
+    info = editor.prompt_info(prompt)
+    warn_if_no_channels(method.get("name"), prompt, info)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"--out: cannot create the folder of {out}: {exc}") from exc
     write_png(out, tensor_to_uint8(edited)[0])
-    summary = {"image": str(image), "target": target, "out": str(out)}
+    summary = {"image": str(image), "target": target, "out": str(out), **info}
     log.info("edited %s", summary)
     return summary
