@@ -32,20 +32,9 @@ from deltaspace.metrics.psnr import psnr_db  # noqa: E402
 from deltaspace.models.loading import load_encoder_spec, load_generator_spec  # noqa: E402
 from deltaspace.models.e4e import encode  # noqa: E402
 from deltaspace.stages.fidelity import heldout_codes  # noqa: E402
+from deltaspace.world.expressiveness import fit_codes  # noqa: E402
 
 DATASETS = {"mini-ffhq": 58000, "mini-celeba": 0}  # name -> train_count (config/config.yaml)
-
-
-def optimise(render, params: list[torch.Tensor], target: torch.Tensor, steps: int, lr: float) -> torch.Tensor:
-    """Adam on `params` to minimise the per-image MSE of render() against target; -> final PSNR per image."""
-    opt = torch.optim.Adam(params, lr=lr)
-    for _ in range(steps):
-        loss = (render() - target).square().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        return psnr_db(render(), target)
 
 
 def main(argv=None) -> dict:
@@ -78,9 +67,9 @@ def main(argv=None) -> dict:
             s0, rgb0 = G.styles_from_wplus(w0)
             enc = psnr_db(G.synthesis(s0, rgb0, noise_mode="const"), x)
         w = w0.clone().requires_grad_(True)
-        w_opt = optimise(lambda: G.synthesis_wplus(w, noise_mode="const"), [w], x, args.steps, args.lr)
+        w_opt = fit_codes(lambda: G.synthesis_wplus(w, noise_mode="const"), [w], x, args.steps, args.lr)
         s, rgb = s0.clone().requires_grad_(True), rgb0.clone().requires_grad_(True)
-        s_opt = optimise(lambda: G.synthesis(s, rgb, noise_mode="const"), [s, rgb], x, args.steps, args.lr)
+        s_opt = fit_codes(lambda: G.synthesis(s, rgb, noise_mode="const"), [s, rgb], x, args.steps, args.lr)
         entry = {"encoder_psnr_db": float(enc.mean()), "wplus_optimised_psnr_db": float(w_opt.mean()),
                  "s_optimised_psnr_db": float(s_opt.mean()), "seconds": round(time.perf_counter() - t0, 1)}
         out["datasets"][name] = entry

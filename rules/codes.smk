@@ -3,12 +3,10 @@
 
 
 rule invert_shard:
-    conda:
-        "../envs/deltaspace.yaml"
     input:
         images=images_input,
-        generator=checkpoint("generator"),
-        encoder=checkpoint("encoder"),
+        generator=model_checkpoint("generator"),
+        encoder=model_checkpoint("encoder"),
     output:
         f"{OUT}/codes/{{dataset}}/part-{{part}}.parquet",
     params:
@@ -29,10 +27,8 @@ rule invert_shard:
 
 
 rule sample_shard:
-    conda:
-        "../envs/deltaspace.yaml"
     input:
-        generator=checkpoint("generator"),
+        generator=model_checkpoint("generator"),
     output:
         f"{OUT}/codes/{FAKES}/part-{{part}}.parquet",
     params:
@@ -53,8 +49,6 @@ rule sample_shard:
 
 rule table_manifest:
     localrule: True  # seconds of work: on a cluster it runs on the submitting machine, never queued
-    conda:
-        "../envs/deltaspace.yaml"
     input:
         manifest_shards,
     output:

@@ -80,7 +80,7 @@ def manifest(kind, table):
 # ---- models ---------------------------------------------------------------------------------
 
 
-def checkpoint(model):
+def model_checkpoint(model):
     """Checkpoint path of a model: trained by the workflow (mini) or given in the config (real)."""
     path = config["models"][model]["checkpoint"]
     if path:
@@ -124,7 +124,7 @@ def model_spec(model):
     if model == "encoder" and section["format"] == "e4e":
         # e4e checkpoints hold a rosinality decoder of the configured generator architecture
         spec.update({k: config["models"]["generator"][k] for k in FORMAT_KEYS["rosinality"]})
-    spec["checkpoint"] = checkpoint(model)
+    spec["checkpoint"] = model_checkpoint(model)
     return spec
 
 
@@ -359,7 +359,7 @@ def figure_paths(wildcards):
 
 def bundle_inputs(wildcards):
     inputs = method_inputs(Namespace(method=bundle_method()))
-    return {**inputs, "generator": checkpoint("generator"), "encoder": checkpoint("encoder"), "clip": checkpoint("clip")}
+    return {**inputs, "generator": model_checkpoint("generator"), "encoder": model_checkpoint("encoder"), "clip": model_checkpoint("clip")}
 
 
 def metric_nets():
@@ -384,6 +384,8 @@ def evaluate_args(wildcards):
         "world": WORLD,
         "dataset": wildcards.dataset,
         "method": wildcards.method,
+        "bootstrap": config["evaluation"]["bootstrap"],
+        "seed": config["seed"],
     })
 
 

@@ -3,11 +3,9 @@
 
 
 rule relevance:
-    conda:
-        "../envs/deltaspace.yaml"
     input:
-        generator=checkpoint("generator"),
-        clip=checkpoint("clip"),
+        generator=model_checkpoint("generator"),
+        clip=model_checkpoint("clip"),
         fakes=manifest("codes", FAKES),
     output:
         rs=f"{OUT}/relevance/rs.npy",
@@ -29,11 +27,9 @@ rule relevance:
 
 
 rule train_delta_mapper:
-    conda:
-        "../envs/deltaspace.yaml"
     input:
         tables=mapper_inputs,
-        generator=checkpoint("generator"),
+        generator=model_checkpoint("generator"),
     output:
         mapper_checkpoint("{mapper}"),
     params:
@@ -52,11 +48,9 @@ rule train_delta_mapper:
 
 
 rule evaluation_set:
-    conda:
-        "../envs/deltaspace.yaml"
     input:
         unpack(evaluation_set_inputs),
-        generator=checkpoint("generator"),
+        generator=model_checkpoint("generator"),
     output:
         f"{OUT}/evaluation/{{dataset}}.parquet",
     params:
@@ -72,13 +66,11 @@ rule evaluation_set:
 
 
 rule edit_images:
-    conda:
-        "../envs/deltaspace.yaml"
     input:
         unpack(method_inputs),
         evaluation_set=f"{OUT}/evaluation/{{dataset}}.parquet",
-        generator=checkpoint("generator"),
-        clip=checkpoint("clip"),
+        generator=model_checkpoint("generator"),
+        clip=model_checkpoint("clip"),
     output:
         directory(f"{OUT}/edits/{{dataset}}/{{method}}"),
     params:
@@ -100,8 +92,6 @@ rule edit_images:
 
 rule editor_bundle:
     localrule: True  # seconds of work: on a cluster it runs on the submitting machine, never queued
-    conda:
-        "../envs/deltaspace.yaml"
     input:
         unpack(bundle_inputs),
     output:

@@ -2,8 +2,6 @@
 
 
 rule train_attribute_net:
-    conda:
-        "../envs/deltaspace.yaml"
     output:
         f"{OUT}/models/attribute_net.pt",
     params:
@@ -21,8 +19,6 @@ rule train_attribute_net:
 
 
 rule train_identity_net:
-    conda:
-        "../envs/deltaspace.yaml"
     output:
         checkpoint=f"{OUT}/models/identity_net.pt",
         onnx=f"{OUT}/models/identity_net.onnx",
@@ -42,8 +38,6 @@ rule train_identity_net:
 
 
 rule evaluate:
-    conda:
-        "../envs/deltaspace.yaml"
     input:
         unpack(metric_net_inputs),
         evaluation_set=f"{OUT}/evaluation/{{dataset}}.parquet",
@@ -68,11 +62,10 @@ rule evaluate:
 
 
 rule edit_figures:
-    conda:
-        "../envs/deltaspace.yaml"
     input:
         evaluation_set=f"{OUT}/evaluation/{{dataset}}.parquet",
         edits=[f"{OUT}/edits/{{dataset}}/{m}" for m in METHODS],
+        generator=model_checkpoint("generator"),  # renders the reconstruction column
     output:
         [report(f"{OUT}/figures/{{dataset}}/{m}.png", category="Edits", subcategory="{dataset}") for m in METHODS],
     params:

@@ -3,11 +3,9 @@
 
 
 rule clip_images_shard:
-    conda:
-        "../envs/deltaspace.yaml"
     input:
         images=images_input,
-        clip=checkpoint("clip"),
+        clip=model_checkpoint("clip"),
     output:
         f"{OUT}/clip/{{dataset}}/part-{{part}}.parquet",
     params:
@@ -27,12 +25,10 @@ rule clip_images_shard:
 
 
 rule clip_fakes_shard:
-    conda:
-        "../envs/deltaspace.yaml"
     input:
         codes=f"{OUT}/codes/{FAKES}/part-{{part}}.parquet",
-        generator=checkpoint("generator"),
-        clip=checkpoint("clip"),
+        generator=model_checkpoint("generator"),
+        clip=model_checkpoint("clip"),
     output:
         f"{OUT}/clip/{FAKES}/part-{{part}}.parquet",
     params:

@@ -1,14 +1,14 @@
-# Fidelity report of the models: generator and inversion PSNR, CLIP zero-shot accuracy, DeltaSpace check.
+# Fidelity report of the models: generator and inversion PSNR, CLIP zero-shot accuracy, DeltaSpace check,
+# S expressiveness of the evaluation prompts (mini world).
 
 
 rule fidelity_report:
-    conda:
-        "../envs/deltaspace.yaml"
     input:
-        generator=checkpoint("generator"),
-        clip=checkpoint("clip"),
+        generator=model_checkpoint("generator"),
+        clip=model_checkpoint("clip"),
         codes=[manifest("codes", d) for d in DATASETS],
         images=all_images_inputs(),
+        attribute_net=f"{OUT}/models/attribute_net.pt" if MINI else [],
     output:
         report=report(f"{OUT}/reports/fidelity.json", category="Fidelity"),
         grid=report(f"{OUT}/reports/fidelity.png", category="Fidelity", caption="../workflow/report/fidelity.rst"),

@@ -3,13 +3,12 @@
 
 rule table1_dataset:
     localrule: True  # seconds of work: on a cluster it runs on the submitting machine, never queued
-    conda:
-        "../envs/deltaspace.yaml"
     input:
         results=[f"{OUT}/metrics/{{dataset}}/{m}.jsonl" for m in METHODS],
         figures=figure_paths,
     output:
-        f"{OUT}/tables/table1-{{dataset}}.csv",
+        table=f"{OUT}/tables/table1-{{dataset}}.csv",
+        per_prompt=f"{OUT}/tables/table1-{{dataset}}-per-prompt.csv",
     params:
         args=table1_args,
     log:
@@ -19,21 +18,22 @@ rule table1_dataset:
         mem_mb=1000,
         runtime=5,
     shell:
-        "deltaspace table1 {params.args} --out {output:q} > {log:q} 2>&1"
+        "deltaspace table1 {params.args} --out {output.table:q} --per-prompt {output.per_prompt:q} > {log:q} 2>&1"
 
 
 # The paper's Table 1 is measured on FFHQ: results/table1.csv is the table of
 # evaluation.table1_dataset and needs no other dataset's evaluation. The other datasets' tables
 # (mini-CelebA-HQ: the same methods on a shifted distribution) are part of the default target.
+# The per-prompt table sits beside each dataset's table, in results/<world>/tables/.
+# results/table1.csv is a copy of the table of the world last run (its `world` column says which); each
+# world's own tables stay in results/<world>/tables/, so a mini and a real run never overwrite each other.
 rule table1:
     localrule: True  # seconds of work: on a cluster it runs on the submitting machine, never queued
-    conda:
-        "../envs/deltaspace.yaml"
     input:
         f"{OUT}/tables/table1-{config['evaluation']['table1_dataset']}.csv",
     output:
         report("results/table1.csv", category="Tables"),
     log:
-        "results/logs/table1.log",
+        log_path("table1"),
     shell:
         "cp {input:q} {output:q} 2> {log:q}"

@@ -3,8 +3,6 @@
 
 
 rule render_dataset:
-    conda:
-        "../envs/deltaspace.yaml"
     output:
         directory(f"{OUT}/world/{{dataset}}"),
     params:
@@ -23,8 +21,6 @@ rule render_dataset:
 
 
 rule train_generator:
-    conda:
-        "../envs/deltaspace.yaml"
     output:
         f"{OUT}/models/generator.pt",
     params:
@@ -44,8 +40,6 @@ rule train_generator:
 
 
 rule train_encoder:
-    conda:
-        "../envs/deltaspace.yaml"
     input:
         generator=f"{OUT}/models/generator.pt",
     output:
@@ -68,8 +62,6 @@ rule train_encoder:
 
 
 rule train_clip:
-    conda:
-        "../envs/deltaspace.yaml"
     output:
         f"{OUT}/models/clip.pt",
     params:

@@ -70,7 +70,7 @@ class Rerun:
 # the evaluation set and the edits) of one method per code path: S mapper with R_s, W+ mapper, and
 # StyleCLIP's global directions. The other methods run the same code on other settings.
 RERUN_DATASET = "mini-ffhq"
-RERUN_METHODS = ("deltaedit", "deltaedit-wplus", "styleclip-gd")
+RERUN_METHODS = ("deltaedit", "deltaedit-wplus", "styleclip-gd-rho3")
 RERUN_TARGETS = [f"results/mini/{kind}/{table}/manifest.json"
                  for kind in ("codes", "clip") for table in ("mini-ffhq", "mini-celeba", "fakes")]
 RERUN_TARGETS += ["results/mini/reports/fidelity.json"]
@@ -106,7 +106,7 @@ def evaluated_elsewhere(path: str) -> bool:
     if parts[0] == "evaluation":
         return parts[1] != f"{SLURM_EVAL_DATASET}.parquet"
     if parts[0] == "tables":
-        return parts[1] != f"table1-{SLURM_EVAL_DATASET}.csv"
+        return parts[1] not in (f"table1-{SLURM_EVAL_DATASET}.csv", f"table1-{SLURM_EVAL_DATASET}-per-prompt.csv")
     return False
 
 

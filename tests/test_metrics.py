@@ -1,4 +1,5 @@
-"""Metrics on known inputs: PSNR, FID (clean-fid), IDS, the ground-truth metrics, and the registry's errors."""
+"""Metrics on known inputs: PSNR, FID, KID, IDS, the ground-truth metrics, and the registry's errors
+(bootstrap resamples of the metrics: tests/test_bootstrap.py)."""
 
 import numpy as np
 import pytest
@@ -8,14 +9,14 @@ from conftest import write_fake_inception
 from deltaspace.editing.text import Prompt
 from deltaspace.errors import CheckpointError, ConfigError, DataError
 from deltaspace.metrics.fid import fid_from_features, load_inception
-from deltaspace.metrics.ground_truth import edit_accuracy_from_predictions, preservation_from_predictions
+from deltaspace.metrics.ground_truth import edit_hits, preserved_fractions
 from deltaspace.metrics.registry import METRICS, compute_metrics, load_metric_nets
 from deltaspace.models.attribute_net import AttributeNet, save_attribute_net
 from deltaspace.models.identity_net import IdentityNet, export_onnx
 from deltaspace.world.attributes import replace, sample_params
 from deltaspace.world.renderer import render_uint8
 
-ALL = ["fid", "psnr", "ids", "edit_accuracy", "preservation"]
+ALL = ["fid", "kid", "psnr", "ids", "edit_accuracy", "preservation"]
 SMILE = Prompt("face with smile", attribute="smile", value="yes")
 
 
@@ -72,12 +73,12 @@ def test_ids_of_the_same_faces_is_one(mini_spec, faces):
 def test_edit_accuracy_and_preservation_on_hand_made_predictions():
     original = {"smile": np.array([0, 0, 1, 0]), "eyeglasses": np.array([0, 1, 0, 0]), "bangs": np.array([1, 1, 0, 0])}
     edited = {"smile": np.array([1, 1, 1, 0]), "eyeglasses": np.array([0, 0, 0, 0]), "bangs": np.array([1, 1, 0, 0])}
-    assert edit_accuracy_from_predictions(edited, "smile", "yes") == 0.75
-    assert edit_accuracy_from_predictions(edited, "smile", 0) == 0.25
+    assert edit_hits(edited, "smile", "yes").tolist() == [1, 1, 1, 0]
+    assert edit_hits(edited, "smile", 0).tolist() == [0, 0, 0, 1]
     # other attributes: eyeglasses keeps 3 of 4, bangs 4 of 4
-    assert preservation_from_predictions(original, edited, "smile") == pytest.approx(7 / 8)
+    assert preserved_fractions(original, edited, "smile").tolist() == [1.0, 0.5, 1.0, 1.0]
     with pytest.raises(ValueError, match="unknown value"):
-        edit_accuracy_from_predictions(edited, "smile", "maybe")
+        edit_hits(edited, "smile", "maybe")
 
 
 def test_ground_truth_metrics_read_the_attribute_net(mini_spec):
@@ -86,8 +87,8 @@ def test_ground_truth_metrics_read_the_attribute_net(mini_spec):
     originals, edited = render_uint8(params), render_uint8(replace(params, smile="yes"))
     values, backbones = compute_metrics(ALL, originals, edited, nets, SMILE)
     pred_o, pred_e = nets.attribute_net.predict(originals), nets.attribute_net.predict(edited)
-    assert values["edit_accuracy"] == edit_accuracy_from_predictions(pred_e, "smile", "yes")
-    assert values["preservation"] == preservation_from_predictions(pred_o, pred_e, "smile")
+    assert values["edit_accuracy"] == pytest.approx(edit_hits(pred_e, "smile", "yes").mean())
+    assert values["preservation"] == pytest.approx(preserved_fractions(pred_o, pred_e, "smile").mean())
     assert backbones["edit_accuracy"] == backbones["preservation"] == "mini-attribute-net"
     # without a prompt's ground truth they do not apply
     values, backbones = compute_metrics(["edit_accuracy", "preservation"], originals, edited, nets)
@@ -162,4 +163,4 @@ def test_unknown_metric_and_bad_images_are_clear_errors(mini_spec, faces):
         compute_metrics(["psnr"], faces, faces[:3], nets)
     with pytest.raises(DataError, match="uint8"):
         compute_metrics(["psnr"], faces, faces.astype(np.float32), nets)
-    assert set(METRICS) == set(ALL)
+    assert set(METRICS) == {*ALL, "target_psnr", "target_psnr_noedit", "target_distance", "target_distance_noedit"}

@@ -84,7 +84,7 @@ def real_world(tmp_path_factory):
         "mappers": {name: {"space": space, "condition": "delta", "steps": 5, "batch_size": 8}
                     for name, space in (("deltaedit", "s"), ("wplus", "wplus"))},
         "methods": {"deltaedit": {"mapper": "deltaedit", "relevance": True}, "deltaedit-wplus": {"mapper": "wplus"},
-                    "styleclip-gd": {"kind": "styleclip-gd"}},
+                    "styleclip-gd-rho3": {"kind": "styleclip-gd", "alpha": 3.0}},
         "evaluation": {"images": {"faces": 6}, "metrics": ["fid", "psnr", "ids"],
                        "prompts": [{"target": "face with smile"}, {"target": "face with red hair"}]},
     }
@@ -110,7 +110,7 @@ def test_real_world_data_stages_end_to_end(real_world):
     assert report["datasets"]["faces"]["inversion"]["images"] == 8  # the 10 held-out, capped at 8
     table = pd.read_csv(real_world / "results" / "table1.csv").set_index("method")
     measured = table[table["status"] == "measured"]
-    assert set(measured.index) == {"deltaedit", "deltaedit-wplus", "styleclip-gd"}
+    assert set(measured.index) == {"deltaedit", "deltaedit-wplus", "styleclip-gd-rho3"}
     assert (measured["world"] == "real").all() and (measured["images"] == 6).all()
     assert (measured["fid_backbone"] == "inception-v3 (clean-fid)").all()
     assert measured[["fid", "psnr", "ids"]].notna().all().all()

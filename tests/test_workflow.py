@@ -83,7 +83,7 @@ def test_two_runs_give_identical_tables(runs):
     assert ra == rb
 
 
-METHODS = ("deltaedit", "deltaedit-no-rs", "deltaedit-wplus", "straightforward", "styleclip-gd")
+METHODS = ("deltaedit", "deltaedit-no-rs", "deltaedit-wplus", "straightforward", "styleclip-gd-rho3")
 PROMPTS = ("face-with-eyeglasses", "face-with-red-hair")  # config/test.yaml
 EVAL_IMAGES = {"mini-ffhq": 8, "mini-celeba": 6}
 
@@ -127,7 +127,10 @@ def test_metrics_and_table1(runs):
             assert [x["prompt"] for x in lines] == list(PROMPTS)
             for line in lines:
                 assert line["world"] == "mini" and line["images"] == count
-                assert set(line["metrics"]) == {"fid", "psnr", "ids", "edit_accuracy", "preservation"}
+                assert {"fid", "kid", "psnr", "ids", "edit_accuracy", "preservation"} <= set(line["metrics"])
+                # every metric on the 200 bootstrap resamples (the schema's default evaluation.bootstrap)
+                assert line["bootstrap"]["replicates"] == 200 and set(line["bootstrap"]["values"]) == set(line["metrics"])
+                assert len(line["bootstrap"]["values"]["fid"]) == 200
                 assert 0.0 <= line["metrics"]["edit_accuracy"] <= 1.0
                 assert -1.0 <= line["metrics"]["ids"] <= 1.0 and line["metrics"]["fid"] >= 0.0
     table = pd.read_csv(runs[0].parent / "table1.csv").set_index("method")
@@ -136,13 +139,22 @@ def test_metrics_and_table1(runs):
     assert (table.loc[list(METHODS), "prompts"] == 2).all()
     assert table.loc["tedigan", "status"] == "not implemented" and pd.isna(table.loc["tedigan", "fid"])
     # each Delta Mapper row says how its mapper was trained (config/test.yaml: 10 steps each)
-    mapper_rows = [m for m in METHODS if m != "styleclip-gd"]
+    mapper_rows = [m for m in METHODS if m != "styleclip-gd-rho3"]
     assert (table.loc[mapper_rows, "mapper_steps"] == 10).all()
     assert table.loc[mapper_rows, "mapper_heldout_cos"].between(-1.0, 1.0).all()
-    assert pd.isna(table.loc["styleclip-gd", "mapper_steps"])
+    assert pd.isna(table.loc["styleclip-gd-rho3", "mapper_steps"])
     assert (runs[0] / "tables" / "table1-mini-celeba.csv").is_file()
     for method in METHODS:
         assert (runs[0] / "figures" / "mini-ffhq" / f"{method}.png").stat().st_size > 0
+    # each metric's bootstrap interval beside it, and the per-prompt table beside each dataset's table
+    measured = table.loc[list(METHODS)]
+    assert (measured["bootstrap"] == 200).all()
+    for metric in ("fid", "kid", "psnr", "ids"):
+        assert (measured[f"{metric}_ci_low"] <= measured[f"{metric}_ci_high"]).all()
+    for dataset in EVAL_IMAGES:
+        per_prompt = pd.read_csv(runs[0] / "tables" / f"table1-{dataset}-per-prompt.csv")
+        assert set(METHODS) <= set(per_prompt["method"])
+        assert len(per_prompt) == per_prompt["method"].nunique() * len(PROMPTS)
 
 
 def test_two_runs_give_identical_edits_and_metrics(runs):

@@ -13,6 +13,7 @@ import importlib
 import inspect
 import json
 import logging
+import re
 import sys
 import typing
 from pathlib import Path
@@ -21,33 +22,22 @@ from typing import Callable
 from .errors import DeltaspaceError
 
 STAGES: dict[str, Callable] = {}
-# Where each subcommand is defined. A job imports only its own stage's module: importing all of
-# them (torch, open_clip, clean-fid, onnxruntime, ...) cost every Snakemake job about 8 s.
-# tests/test_cli.py checks this table against the @stage registrations.
-STAGE_MODULES = {
-    "check-config": "deltaspace.config",
-    "render-dataset": "deltaspace.stages.world",
-    "train-generator": "deltaspace.stages.train",
-    "train-encoder": "deltaspace.stages.train",
-    "train-clip": "deltaspace.stages.train",
-    "invert-shard": "deltaspace.stages.codes",
-    "sample-shard": "deltaspace.stages.codes",
-    "table-manifest": "deltaspace.stages.tables",
-    "clip-images-shard": "deltaspace.stages.features",
-    "clip-codes-shard": "deltaspace.stages.features",
-    "fidelity-report": "deltaspace.stages.fidelity",
-    "relevance": "deltaspace.stages.relevance",
-    "train-delta-mapper": "deltaspace.stages.mapper",
-    "train-attribute-net": "deltaspace.stages.metric_nets",
-    "train-identity-net": "deltaspace.stages.metric_nets",
-    "evaluation-set": "deltaspace.stages.editing",
-    "edit-images": "deltaspace.stages.editing",
-    "editor-bundle": "deltaspace.stages.editing",
-    "edit": "deltaspace.stages.editing",
-    "evaluate": "deltaspace.stages.evaluate",
-    "edit-figures": "deltaspace.stages.figures",
-    "table1": "deltaspace.stages.tables",
-}
+
+
+def _stage_modules() -> dict[str, str]:
+    """Subcommand -> module defining it, read from the `@stage("...")` lines of the stages' sources.
+
+    A job imports only its own stage's module: importing all of them (torch, open_clip, clean-fid,
+    onnxruntime, ...) cost every Snakemake job about 8 s. Reading the sources costs milliseconds.
+    """
+    found = {}
+    for path in sorted((Path(__file__).parent / "stages").glob("*.py")):
+        for name in re.findall(r'^@stage\("([^"]+)"\)', path.read_text(), flags=re.MULTILINE):
+            found[name] = f"{__package__}.stages.{path.stem}"
+    return found
+
+
+STAGE_MODULES = _stage_modules()
 
 
 def stage(name: str):

@@ -1,4 +1,5 @@
-"""Config loading and validation against workflow/schemas/config.schema.yaml.
+"""Config loading and validation against the schema (deltaspace/schemas/config.schema.yaml, package data;
+workflow/schemas links to it, where Snakemake workflows keep their schemas).
 
 Validation fills in the schema's defaults and turns the first schema violation into one
 ConfigError that names the offending key (e.g. `mini.generator.stepz: unknown key`).
@@ -12,14 +13,12 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from .cli import stage
 from .errors import ConfigError
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
-
-
 def load_schema() -> dict:
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+    from importlib.resources import files
+
+    return yaml.safe_load(files("deltaspace").joinpath("schemas/config.schema.yaml").read_text())
 
 
 def _extend_with_default(validator_class):
@@ -177,12 +176,3 @@ def merge(base: dict, update: dict) -> dict:
         out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out
 
-
-@stage("check-config")
-def check_config(*, configfile: Path, base: Path | None = Path("config/config.yaml")) -> dict:
-    """Check a config file as the workflow would read it: laid over `base` (the default config, when
-    it exists), then validated. Snakemake reports a YAML error in a --configfile without its file and
-    line; this names both."""
-    config = read_yaml(base) if base and Path(base).is_file() else {}
-    validate_config(merge(config, read_yaml(configfile)))
-    return {"configfile": str(configfile), "valid": True}

@@ -88,6 +88,7 @@ class MethodKind:
     inputs: settings -> {role: artefact or None}; each artefact (see ARTEFACTS) becomes an input
         file of the method's edit job, and its path reaches the builder as spec["inputs"][role].
     check: (method name, settings, whole config) -> None, raising ConfigError; cross-key checks.
+    strength: the setting that scales the edit (a strength sweep multiplies it), or None.
     build: spec -> EditingMethod, spec = {"name", "kind", "settings", "inputs", "generator", "clip"}
         (the last two are model specs for models.loading).
     """
@@ -98,6 +99,7 @@ class MethodKind:
     required: tuple[str, ...] = ()
     inputs: Callable[[dict], dict] | None = None
     check: Callable[[str, dict, dict], None] | None = None
+    strength: str | None = None
     description: str = ""
 
     def artefacts(self, settings: dict) -> dict[str, str]:

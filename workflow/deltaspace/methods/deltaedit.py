@@ -116,5 +116,6 @@ KIND = MethodKind(
     required=("mapper",),
     inputs=lambda s: {"mapper": f"mapper:{s['mapper']}", "relevance": "relevance" if s["relevance"] else None},
     check=check,
+    strength="strength",
     build=build,
 )

@@ -73,5 +73,6 @@ KIND = MethodKind(
                  "description": "Disentanglement threshold (beta) on |R_s normalize(dt)|."},
     },
     inputs=lambda s: {"relevance": "relevance", "style_stats": "style_stats"},
+    strength="alpha",
     build=build,
 )

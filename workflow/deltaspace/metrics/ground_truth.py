@@ -8,6 +8,9 @@ renders, independent of CLIP:
 * preservation: over every other attribute and every image, the fraction whose prediction on
   the edited image equals the prediction on the original.
 
+Both are means over images of per-image values (the functions below), so that the evaluation can
+average them over bootstrap resamples of the images.
+
 The real world has no such ground truth: these metrics return None there (recorded as not
 applicable), never a stand-in value.
 """
@@ -21,18 +24,16 @@ import numpy as np
 from ..world.attributes import value_index
 
 
-def edit_accuracy_from_predictions(edited: Mapping[str, np.ndarray], attribute: str, value: str | int) -> float:
-    """Fraction of images whose predicted `attribute` equals `value` (a value name or class index)."""
+def edit_hits(edited: Mapping[str, np.ndarray], attribute: str, value: str | int) -> np.ndarray:
+    """Per image (N,): 1 where the predicted `attribute` equals `value` (a value name or class index), else 0."""
     target = value_index(attribute, value)
-    return float(np.mean(np.asarray(edited[attribute]) == target))
+    return (np.asarray(edited[attribute]) == target).astype(np.float64)
 
 
-def preservation_from_predictions(
-    original: Mapping[str, np.ndarray], edited: Mapping[str, np.ndarray], attribute: str
-) -> float:
-    """Fraction of (image, other attribute) pairs whose prediction is the same before and after."""
+def preserved_fractions(original: Mapping[str, np.ndarray], edited: Mapping[str, np.ndarray], attribute: str) -> np.ndarray:
+    """Per image (N,): the fraction of the attributes other than `attribute` predicted the same before and after."""
     others = [name for name in original if name != attribute]
     if not others:
         raise ValueError(f"no attribute other than {attribute!r} to check")
     same = [np.asarray(original[name]) == np.asarray(edited[name]) for name in others]
-    return float(np.mean(np.stack(same)))
+    return np.mean(np.stack(same), axis=0)

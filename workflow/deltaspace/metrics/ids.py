@@ -1,4 +1,4 @@
-"""IDS: identity similarity of each image before and after the edit (mean cosine of ArcFace embeddings).
+"""IDS: identity similarity of each image before and after the edit (cosine of ArcFace embeddings, mean over images).
 
 The embeddings come from an ArcFace-style ONNX model loaded through insightface
 (models/identity_net.py): the mini world's own identity net, or the user's ArcFace file in the
@@ -10,6 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def mean_cosine(originals: np.ndarray, edited: np.ndarray) -> float:
-    """Mean over images k of cos(original_k, edited_k) for unit embeddings (N, D); 1 for unchanged faces."""
-    return float(np.mean(np.sum(originals * edited, axis=1)))
+def cosines(originals: np.ndarray, edited: np.ndarray) -> np.ndarray:
+    """Per-image cos(original_k, edited_k) (N,) of unit embeddings (N, D); 1 for an unchanged face."""
+    return np.sum(np.asarray(originals, np.float64) * np.asarray(edited, np.float64), axis=1)

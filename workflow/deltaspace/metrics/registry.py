@@ -6,6 +6,13 @@ backbone saying which network measured each metric. A metric that does not apply
 ground-truth metrics in the real world, or without the prompt's attribute) gives None, never a
 stand-in number. Unknown names are a ConfigError listing the known ones.
 
+Each metric computes a *statistic* of the images (metrics/bootstrap.py): a function of image
+weights, so that the evaluation gets the value on all N images and on bootstrap resamples of them
+from one pass of the networks: ``metric_statistics`` (same arguments) returns
+({name: statistic or None}, {name: backbone}). A metric that is a mean over images returns
+``per_image_mean(values)`` of its per-image values (N,); FID and KID recompute from the weighted
+feature sets.
+
 The nets come from ``load_metric_nets(spec)``, spec being
     {"world": "mini" | "real", "attribute_net": path or None, "identity": ONNX path or None,
      "fid_features": path or None}
@@ -19,6 +26,7 @@ a ConfigError naming the config key; a path with no file behind it a CheckpointE
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Iterable
 
 import numpy as np
@@ -28,9 +36,12 @@ from ..io.images import uint8_to_tensor
 from ..models.attribute_net import AttributeNet, load_attribute_net
 from ..models.identity_net import ArcFaceEmbedder, load_arcface
 from ..world.attributes import value_index
-from .fid import AttributeNetFeatures, CleanFidInception, fid_from_features, load_inception
-from .ground_truth import edit_accuracy_from_predictions, preservation_from_predictions
-from .ids import mean_cosine
+from .bootstrap import Statistic, per_image_mean, point_value
+from .edit_targets import perceptual_distances
+from .fid import AttributeNetFeatures, CleanFidInception, frechet_distances, load_inception
+from .ground_truth import edit_hits, preserved_fractions
+from .ids import cosines
+from .kid import kernel_distances
 from .psnr import psnr_db
 
 WORLDS = ("mini", "real")
@@ -63,6 +74,7 @@ class MetricContext:
     attribute: str | None = None
     value: str | None = None
     memo: dict = field(default_factory=dict, repr=False)
+    targets: np.ndarray | None = None  # mini world: the ideal edits (metrics/edit_targets.py), like the images
 
     def _once(self, kind: str, images: np.ndarray, compute: Callable[[], object]):
         key = (kind, id(images))
@@ -95,47 +107,85 @@ class MetricContext:
 class Metric:
     name: str
     needs: str | None  # the MetricNets field it reads (None: pixels only)
-    compute: Callable[[np.ndarray, np.ndarray, MetricContext], float | None]
+    compute: Callable[[np.ndarray, np.ndarray, MetricContext], Statistic | None]  # see the module docstring
     backbone: Callable[[MetricContext], str]
     ground_truth: bool = False  # mini world: needs the attribute net; real world: not applicable (None)
 
 
-def _psnr(originals, edited, context) -> float:
-    return float(psnr_db(uint8_to_tensor(originals), uint8_to_tensor(edited)).mean())
+def _psnr_statistic(a: np.ndarray, b: np.ndarray) -> Statistic:
+    return per_image_mean(psnr_db(uint8_to_tensor(a), uint8_to_tensor(b)).double().numpy())
 
 
-def _fid(originals, edited, context) -> float:
-    return fid_from_features(context.fid_features(edited), context.fid_features(originals))
+def _psnr(originals, edited, context) -> Statistic:
+    return _psnr_statistic(originals, edited)
 
 
-def _ids(originals, edited, context) -> float:
-    return mean_cosine(context.identity(originals), context.identity(edited))
+def _fid(originals, edited, context) -> Statistic:
+    return partial(frechet_distances, context.fid_features(edited), context.fid_features(originals))
 
 
-def _edit_accuracy(originals, edited, context) -> float | None:
+def _kid(originals, edited, context) -> Statistic:
+    return partial(kernel_distances, context.fid_features(edited), context.fid_features(originals))
+
+
+def _ids(originals, edited, context) -> Statistic:
+    return per_image_mean(cosines(context.identity(originals), context.identity(edited)))
+
+
+def _edit_accuracy(originals, edited, context) -> Statistic | None:
     if not context.has_ground_truth or context.value is None:
         return None
-    return edit_accuracy_from_predictions(context.predictions(edited), context.attribute, context.value)
+    return per_image_mean(edit_hits(context.predictions(edited), context.attribute, context.value))
 
 
-def _preservation(originals, edited, context) -> float | None:
+def _preservation(originals, edited, context) -> Statistic | None:
     if not context.has_ground_truth:
         return None
-    return preservation_from_predictions(context.predictions(originals), context.predictions(edited), context.attribute)
+    return per_image_mean(preserved_fractions(context.predictions(originals), context.predictions(edited),
+                                              context.attribute))
 
 
 def _ground_truth_backbone(context: MetricContext) -> str:
     return "mini-attribute-net" if context.has_ground_truth else "not applicable (no ground truth)"
 
 
+def _target_psnr(originals, edited, context) -> Statistic | None:
+    return None if context.targets is None else _psnr_statistic(edited, context.targets)
+
+
+def _target_distance(originals, edited, context) -> Statistic | None:
+    if context.targets is None or not context.has_ground_truth:
+        return None
+    return per_image_mean(perceptual_distances(context.nets.attribute_net, edited, context.targets))
+
+
+def _noedit(compute):
+    """The no-edit reference of a target metric: the originals scored as if they were the edit."""
+    return lambda originals, edited, context: compute(originals, originals, context)
+
+
+def _target_backbone(backbone: str):
+    return lambda c: backbone if c.targets is not None else "not applicable (no ideal render)"
+
+
+TARGET_DISTANCE_BACKBONE = "mini-attribute-net conv blocks (LPIPS recipe, unit weights)"
+
+
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
         Metric("fid", "fid_features", _fid, lambda c: c.nets.fid_features.backbone),
+        Metric("kid", "fid_features", _kid, lambda c: c.nets.fid_features.backbone),
         Metric("psnr", None, _psnr, lambda c: "pixels"),
         Metric("ids", "identity", _ids, lambda c: c.nets.identity.backbone),
         Metric("edit_accuracy", None, _edit_accuracy, _ground_truth_backbone, ground_truth=True),
         Metric("preservation", None, _preservation, _ground_truth_backbone, ground_truth=True),
+        Metric("target_psnr", None, _target_psnr, _target_backbone("pixels vs ideal render")),
+        Metric("target_psnr_noedit", None, _noedit(_target_psnr), _target_backbone("pixels vs ideal render")),
+        Metric("target_distance", None, _target_distance, _target_backbone(TARGET_DISTANCE_BACKBONE),
+               ground_truth=True),
+        Metric("target_distance_noedit", None, _noedit(_target_distance), _target_backbone(TARGET_DISTANCE_BACKBONE),
+               ground_truth=True),
     )
 }
 
@@ -163,29 +213,41 @@ def _check_images(originals, edited) -> None:
         raise DataError(f"originals {originals.shape} and edited {edited.shape} images differ in shape")
 
 
-def compute_metrics(names: Iterable[str], originals: np.ndarray, edited: np.ndarray, nets: MetricNets,
-                    prompt=None, memo: dict | None = None) -> tuple[dict[str, float | None], dict[str, str]]:
-    """({name: value}, {name: backbone}) for the same N images before and after an edit.
+def metric_statistics(names: Iterable[str], originals: np.ndarray, edited: np.ndarray, nets: MetricNets,
+                      prompt=None, memo: dict | None = None,
+                      targets: np.ndarray | None = None) -> tuple[dict[str, Statistic | None], dict[str, str]]:
+    """({name: statistic}, {name: backbone}) for the same N images before and after an edit.
 
     `prompt` (an editing.text.Prompt, or anything with ``attribute`` and ``value``) carries the
     ground truth of the mini world; without it, or in the real world, the ground-truth metrics
     are None. `memo`: a dict shared by calls with the same `originals` array (one per prompt),
     which then go through each network once; what it holds for other arrays (an earlier call's
-    edited images) is dropped first, so it does not grow with the number of calls.
+    edited images) is dropped first, so it does not grow with the number of calls. `targets`: the
+    ideal edits of the originals for this prompt (mini world, metrics/edit_targets.ideal_edits);
+    without them the target metrics are None.
     """
     metrics = _lookup(names, nets)
     _check_images(originals, edited)
     memo = {} if memo is None else memo
     for key in [key for key, (images, _) in memo.items() if images is not originals]:
         del memo[key]
-    context = MetricContext(nets, getattr(prompt, "attribute", None), getattr(prompt, "value", None), memo)
+    context = MetricContext(nets, getattr(prompt, "attribute", None), getattr(prompt, "value", None), memo, targets)
     if context.has_ground_truth and any(m.ground_truth for m in metrics):
         try:  # a prompt naming an attribute or value the mini world does not have
             value_index(context.attribute, context.value if context.value is not None else 0)
         except ValueError as exc:
             raise ConfigError(f"evaluation.prompts: {exc}") from exc
-    values = {m.name: m.compute(originals, edited, context) for m in metrics}
-    return values, {m.name: m.backbone(context) for m in metrics}
+    statistics = {m.name: m.compute(originals, edited, context) for m in metrics}
+    return statistics, {m.name: m.backbone(context) for m in metrics}
+
+
+def compute_metrics(names: Iterable[str], originals: np.ndarray, edited: np.ndarray, nets: MetricNets,
+                    prompt=None, memo: dict | None = None,
+                    targets: np.ndarray | None = None) -> tuple[dict[str, float | None], dict[str, str]]:
+    """({name: value}, {name: backbone}) for the same N images before and after an edit (arguments:
+    metric_statistics), every image counted once."""
+    statistics, backbones = metric_statistics(names, originals, edited, nets, prompt, memo, targets)
+    return {name: point_value(s, len(originals)) for name, s in statistics.items()}, backbones
 
 
 def load_metric_nets(spec: dict, threads: int | None = None) -> MetricNets:

@@ -208,15 +208,24 @@ def editor_bundle(*, method: dict, encoder: dict, out: Path) -> dict:
     return {"bundle": str(out), "method": method.get("name")}
 
 
+def default_bundle(results: Path = Path("results")) -> Path:
+    """The editor bundle of the one world run in `results/` (an error names the choices otherwise)."""
+    found = sorted(results.glob("*/models/deltaedit.json"))
+    if len(found) > 1:
+        raise DataError(f"--bundle: several worlds have a bundle ({', '.join(map(str, found))}); name one")
+    return found[0] if found else results / "mini" / "models" / "deltaedit.json"
+
+
 @stage("edit")
 @torch.no_grad()
 def edit(*, image: Path, target: str, out: Path, source: str = "face",
-         bundle: Path = Path("results/mini/models/deltaedit.json"), strength: float | None = None,
+         bundle: Path | None = None, strength: float | None = None,
          threads: int = 2) -> dict:
     """Edit one image file with a trained DeltaEdit: invert it, predict the edit for the prompt, write a PNG.
 
-    `bundle` is the JSON the workflow writes beside the models (rule editor_bundle); run the
-    workflow first (`snakemake --cores 8 results/table1.csv` or the bundle's path as target).
+    `bundle` is the JSON the workflow writes beside the models (rule editor_bundle,
+    results/<world>/models/deltaedit.json; by default the one under results/ if there is exactly one);
+    run the workflow first (`snakemake --cores 8 results/table1.csv` or the bundle's path as target).
     """
     from ..io.images import load_image
     from ..methods import EvalBatch, build_method
@@ -227,7 +236,7 @@ def edit(*, image: Path, target: str, out: Path, source: str = "face",
     torch.set_num_threads(threads)
     if not target.strip():
         raise DataError("--target: the prompt is empty")
-    image, out, bundle = Path(image), Path(out), Path(bundle)
+    image, out, bundle = Path(image), Path(out), Path(bundle) if bundle else default_bundle()
     if not image.is_file():
         raise DataError(f"--image: no file at {image}")
     if out.exists() and out.resolve() == image.resolve():

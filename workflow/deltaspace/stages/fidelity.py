@@ -4,7 +4,10 @@
 - inversion PSNR G(E(x)) vs x on each dataset's held-out images (both worlds);
 - CLIP zero-shot accuracy per attribute on held-out images (mini world: attributes are known);
 - the DeltaSpace check: cos(Δi, Δt) for pairs differing in one attribute, matching vs mismatched
-  prompts, beside the raw-space image-text cosines (mini world).
+  prompts, beside the raw-space image-text cosines (mini world);
+- S expressiveness: can an S code (toRGB styles held) reach the ideal edit of every evaluation
+  prompt, as on the real FFHQ generator? (mini world: world/expressiveness.py; "not applicable"
+  in the real world, which has no renderer to draw the ideal edit).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from ..models.loading import load_clip_spec, load_generator_spec
 log = logging.getLogger(__name__)
 
 GRID_COLUMNS = 8
+EXPRESSIVENESS_THRESHOLD = 0.9  # oracle accuracy every prompt must reach on every dataset
 
 
 
@@ -60,8 +64,14 @@ def _synth(G, s: np.ndarray, s_rgb: np.ndarray, batch: int = 256) -> torch.Tenso
 @stage("fidelity-report")
 @torch.no_grad()
 def fidelity_report(*, world: str, generator: dict, clip: dict, datasets: dict, codes_root: Path,
-                    images: int, pairs: int, seed: int, out: Path, grid: Path, threads: int = 1) -> dict:
-    """Measure generator, inversion and CLIP fidelity on held-out data; write JSON and a PNG grid."""
+                    images: int, pairs: int, seed: int, out: Path, grid: Path, attribute_net: Path | None = None,
+                    prompts: list | None = None, expressiveness_images: int = 64, expressiveness_steps: int = 100,
+                    threads: int = 1) -> dict:
+    """Measure generator, inversion and CLIP fidelity and S expressiveness on held-out data; write JSON and a PNG grid.
+
+    prompts: [{"attribute", "value"}, ...] for the S-expressiveness check, run on the first
+    expressiveness_images (at most `images`) held-out images of each dataset with `attribute_net`.
+    """
     torch.set_num_threads(threads)
     start = time.time()
     G, _ = load_generator_spec(generator)
@@ -69,6 +79,7 @@ def fidelity_report(*, world: str, generator: dict, clip: dict, datasets: dict, 
     report: dict = {"world": world, "clip_backbone": clip.get("arch") if clip["format"] == "open_clip"
                     else "deltaspace-mini", "generator_size": G.size, "datasets": {}}
     grid_rows = []
+    expressive, expressive_net = _expressiveness_setup(world, attribute_net, prompts)
 
     if world == "mini":
         from ..world.attributes import params_from_latent
@@ -90,9 +101,14 @@ def fidelity_report(*, world: str, generator: dict, clip: dict, datasets: dict, 
         entry["inversion"] = _summary(psnr_db(recon, originals))
         grid_rows += [tensor_to_uint8(originals[:GRID_COLUMNS]), tensor_to_uint8(recon[:GRID_COLUMNS])]
         if world == "mini" and ds.get("attributes"):
-            entry.update(_clip_probes(clip_model, ds, codes, originals, pairs, seed))
+            params = _true_params(ds, codes["file"])
+            entry.update(_clip_probes(clip_model, ds, params, originals, pairs, seed))
+            if expressive_net is not None:
+                expressive["datasets"][name] = _s_expressiveness(
+                    G, expressive_net, name, ds, params, codes, prompts, expressiveness_images, expressiveness_steps)
         report["datasets"][name] = entry
 
+    report["s_expressiveness"] = _expressiveness_verdict(expressive)
     report["seconds"] = round(time.time() - start, 1)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -104,12 +120,16 @@ def fidelity_report(*, world: str, generator: dict, clip: dict, datasets: dict, 
     return _headline(report)
 
 
-def _clip_probes(clip_model, ds: dict, codes: dict, originals: torch.Tensor, pairs: int, seed: int) -> dict:
+def _true_params(ds: dict, files) -> dict:
+    """The render parameters of dataset images `files` (mini world), in that order."""
     from ..world.attributes import params_from_frame
+
+    return params_from_frame(pd.read_parquet(ds["attributes"]).set_index("file").loc[list(files)].reset_index())
+
+
+def _clip_probes(clip_model, ds: dict, params: dict, originals: torch.Tensor, pairs: int, seed: int) -> dict:
     from ..world.probes import delta_alignment, zero_shot_accuracy
 
-    attrs = pd.read_parquet(ds["attributes"]).set_index("file").loc[list(codes["file"])].reset_index()
-    params = params_from_frame(attrs)
     kwargs = dict(normalize=clip_model.normalize)
     return {
         "clip_zero_shot_accuracy": zero_shot_accuracy(clip_model.model, clip_model.tokenizer, originals, params, **kwargs),
@@ -120,9 +140,51 @@ def _clip_probes(clip_model, ds: dict, codes: dict, originals: torch.Tensor, pai
     }
 
 
+def _expressiveness_setup(world: str, attribute_net, prompts) -> tuple[dict, object]:
+    """(the report entry to fill, the attribute net to judge with, or None where the check does not apply)."""
+    if world != "mini":
+        return {"applicable": False, "reason": "real world: no renderer to draw the ideal edit"}, None
+    if not attribute_net or not prompts:
+        return {"applicable": False, "reason": "no attribute net or no prompts given"}, None
+    from ..models.attribute_net import load_attribute_net
+
+    return {"applicable": True, "datasets": {}}, load_attribute_net(attribute_net, "models.attribute_net")
+
+
+def _s_expressiveness(G, net, name: str, ds: dict, params: dict, codes: dict, prompts: list, n: int,
+                      steps: int) -> dict:
+    from ..world.attributes import select
+    from ..world.expressiveness import s_expressiveness
+
+    n = min(n, len(codes["s"]))
+    t0 = time.time()
+    result = s_expressiveness(G, net, select(params, slice(0, n)), torch.from_numpy(codes["s"][:n]),
+                              torch.from_numpy(codes["s_rgb"][:n]), prompts, style=ds["style"], steps=steps,
+                              threshold=EXPRESSIVENESS_THRESHOLD)
+    result["seconds"] = round(time.time() - t0, 1)
+    log.info("S expressiveness on %s: min oracle accuracy %.3f over %d prompts, %d images (%.0f s)",
+             name, result["min_accuracy"], len(result["prompts"]), n, result["seconds"])
+    return result
+
+
+def _expressiveness_verdict(entry: dict) -> dict:
+    """The check passes only if every prompt reaches the threshold on every dataset."""
+    if not entry["applicable"]:
+        return {**entry, "passes": None}
+    per_dataset = entry["datasets"].values()
+    worst = {}  # prompt -> its lowest oracle accuracy over the datasets
+    for d in per_dataset:
+        for key, r in d["prompts"].items():
+            worst[key] = min(worst.get(key, 1.0), r["accuracy"])
+    passes = bool(worst) and all(d["passes"] for d in per_dataset)
+    return {**entry, "prompts": worst, "threshold": EXPRESSIVENESS_THRESHOLD,
+            "min_accuracy": min(worst.values(), default=None), "passes": passes}
+
+
 def _headline(report: dict) -> dict:
     """The few numbers worth a log line."""
-    head = {"generator_psnr_db": report.get("generator", {}).get("psnr_db_mean")}
+    head = {"generator_psnr_db": report.get("generator", {}).get("psnr_db_mean"),
+            "s_expressiveness_passes": report["s_expressiveness"]["passes"]}
     for name, entry in report["datasets"].items():
         head[f"{name}_inversion_psnr_db"] = entry["inversion"]["psnr_db_mean"]
         if "clip_zero_shot_accuracy" in entry:

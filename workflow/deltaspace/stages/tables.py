@@ -1,4 +1,4 @@
-"""Stages that turn measured results into the paper's tables and figures."""
+"""Stages that turn measured results into the paper's tables (the figures: stages/figures.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,8 @@ import logging
 import os
 from pathlib import Path
 
-import numpy as np
-
 from ..cli import stage
-from ..io.images import decode_pngs, image_grid, write_png
-from ..io.shards import read_shard, write_manifest
+from ..io.shards import write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -24,33 +21,17 @@ def write_csv(frame, out: Path) -> None:
 
 
 @stage("table1")
-def table1(*, results: list, dataset: str, methods: list, out: Path) -> dict:
-    """results/table1.csv from the evaluate stage's JSON lines (one file per dataset and method)."""
-    from ..tables.table1 import build_table1, read_results
+def table1(*, results: list, dataset: str, methods: list, out: Path, per_prompt: Path) -> dict:
+    """Table 1 of a dataset (results/table1.csv) and its per-prompt table, from the evaluate stage's JSON
+    lines (one file per dataset and method); every metric with its bootstrap interval."""
+    from ..tables.table1 import build_table1, build_table1_per_prompt, read_results
 
-    table = build_table1(read_results([Path(p) for p in results]), dataset, list(methods))
+    results = read_results([Path(p) for p in results])
+    table = build_table1(results, dataset, list(methods))
     write_csv(table, out)
+    write_csv(build_table1_per_prompt(results, dataset, list(methods)), per_prompt)
     log.info("table 1:\n%s", table.to_string(index=False))
-    return {"rows": len(table), "out": str(out)}
-
-
-@stage("edit-figures")
-def edit_figures(*, evaluation_set: Path, edits: dict, out: dict, prompts: list, source: str, rows: int = 8) -> dict:
-    """Per method, a grid of its edits: a row per image (the input first), a column per prompt.
-
-    `edits` and `out` map method names to the method's edits folder and to its figure path.
-    """
-    from .editing import prompts_from_config, read_edits
-
-    table = read_shard(evaluation_set, ["index", "image"])
-    originals = decode_pngs(table["image"][:rows])
-    prompt_list = prompts_from_config(prompts, source)
-    for method, folder in edits.items():
-        columns = [originals] + [read_edits(Path(folder), p.name, table["index"])[: len(originals)] for p in prompt_list]
-        grid_rows = [np.stack([col[i] for col in columns]) for i in range(len(originals))]
-        Path(out[method]).parent.mkdir(parents=True, exist_ok=True)
-        write_png(out[method], image_grid(grid_rows))
-    return {"figures": len(edits), "images": len(originals), "prompts": len(prompt_list)}
+    return {"rows": len(table), "out": str(out), "per_prompt": str(per_prompt)}
 
 
 @stage("table-manifest")

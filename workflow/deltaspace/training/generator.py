@@ -17,6 +17,13 @@ What makes this fast enough for a CPU (about 30 dB after 64k images):
   synthesis network first learns the mean face, then the conditional effects;
 * channels_last convolutions and the fast modulated-conv path of models.stylegan2.
 
+Colour goes through S (`torgb_styles="constant"`, the default): left free, the toRGB styles are
+the shortest path from w to colour, and the distilled generator put hair colour and skin tone
+there, out of reach of every S-space edit (S excludes toRGB styles, as in the paper), while the
+real FFHQ generator edits hair colour through its conv styles. `constant_torgb_styles` fixes
+every toRGB style to 1 for every w (zero, frozen modulation weights), so only the conv layers'
+modulations can carry per-image information. The state dict keeps rosinality's layout.
+
 The target of z is the face of PixelNorm(z) (`attributes.params_from_latent`): the mapping network
 only sees the normalised z, so a target read off the raw z would put about 4% of samples (those
 near a class boundary) on the other side of it, an error no training could remove.
@@ -217,6 +224,16 @@ def init_styles_near_one(G: Generator, gain: float, seed: int, sample_count: int
         mod.bias.copy_((1.0 - F.linear(w_mean, mod.weight * mod.scale)) / mod.lr_mul)
 
 
+@torch.no_grad()
+def constant_torgb_styles(G: Generator) -> None:
+    """Make every toRGB style the constant 1, whatever w, and freeze it (see the module docstring)."""
+    for layer in G.rgb_layers():
+        mod = G.get_submodule(layer.name).conv.modulation
+        mod.weight.zero_()
+        mod.bias.fill_(1.0 / mod.lr_mul)
+        mod.requires_grad_(False)
+
+
 def target_batch(seed: int, stream: str, indices, style_dim: int, size: int, prior: str,
                  style: str) -> tuple[torch.Tensor, torch.Tensor]:
     """(z (N, style_dim), renders (N, 3, size, size) in [-1, 1]) for items `indices` of a stream."""
@@ -286,6 +303,7 @@ def train_generator(
     coarse_weight: float = 1.0,
     mapping_init: str = "factors",
     style_init_gain: float = 0.1,
+    torgb_styles: str = "constant",
     latent_avg_count: int = 10_000,
 ) -> dict:
     """Train Generator(**arch) to reproduce the renderer and save it with save_generator.
@@ -294,6 +312,8 @@ def train_generator(
     (init_mapping_from_factors) and keeps it fixed; "random" trains it from its usual random init.
     style_init_gain: scale of the initial modulation weights, so that every layer starts close
     to an unconditional generator (styles near 1) and learns the mean face first.
+    torgb_styles: "constant" fixes every toRGB style to 1 (constant_torgb_styles), so that colour
+    must travel through S; "free" trains them like the conv styles.
     eval_every: also log the PSNR on 256 held-out images every that many steps (0 = never).
     Returns {"psnr_db", "psnr_pooled_db", "psnr_p05_db", "synthesis_images_per_second", "steps",
     "seconds", "train_seconds", "final_loss"}.
@@ -306,6 +326,8 @@ def train_generator(
         raise ConfigError(f"train_generator: style_dim must be >= NUM_FACTORS ({attributes.NUM_FACTORS})")
     if mapping_init not in ("factors", "random"):
         raise ConfigError(f"train_generator: mapping_init must be 'factors' or 'random', got {mapping_init!r}")
+    if torgb_styles not in ("constant", "free"):
+        raise ConfigError(f"train_generator: torgb_styles must be 'constant' or 'free', got {torgb_styles!r}")
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -317,6 +339,8 @@ def train_generator(
             G.style.requires_grad_(False)
             log.info("generator: factor-aligned mapping with %(ramps)d ramps, %(features)d features", info)
         init_styles_near_one(G, style_init_gain, seed)
+        if torgb_styles == "constant":
+            constant_torgb_styles(G)
         opt = torch.optim.Adam([p for p in G.parameters() if p.requires_grad], lr=lr, betas=tuple(betas))
         warmup = min(warmup_steps, max(1, steps // 10))
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_factor(t, steps, warmup, final_lr_fraction))
@@ -371,6 +395,7 @@ def train_generator(
             "coarse_weight": coarse_weight,
             "mapping_init": mapping_init,
             "style_init_gain": style_init_gain,
+            "torgb_styles": torgb_styles,
         })
     finally:
         torch.set_num_threads(previous_threads)

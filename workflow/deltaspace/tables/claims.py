@@ -1,0 +1,46 @@
+"""The paper's Table 1 claims, judged on the measured results: held / not held / within noise.
+
+Section 5.2.3 of the paper: "Compared with the state-of-the-art GAN-based methods, our DeltaEdit-G
+achieves the best performance on all metrics" (Table 1: lower FID, higher PSNR and IDS), and against
+the straightforward solution and the other ablations it "can largely improve the inference performance
+on all metrics". Each claim here is one comparison: DeltaEdit-G against one other measured row of the
+paper's Table 1, on one metric, judged on the bootstrap interval of the paired difference of their
+prompt-averaged values (tables/spread.py). KID is judged beside FID (the same claim, a second measure
+of distribution distance). Rows outside the paper's table (the no-edit reference) are not claims.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .published import TABLE1 as PAPER_ROWS
+from .spread import VERDICTS, paired_difference, verdict
+
+CLAIMANT = "deltaedit"
+#: metric -> whether higher is better, for the metrics the claims are made on
+CLAIM_METRICS = {"fid": False, "kid": False, "psnr": True, "ids": True}
+
+
+def table1_claims(results: pd.DataFrame, dataset: str, methods: list[str]) -> pd.DataFrame:
+    """One row per (other measured method of the paper's Table 1, metric): the difference DeltaEdit-G
+    minus it, the difference's interval, and the verdict on "DeltaEdit-G is better"."""
+    measured = set(results.loc[results["dataset"] == dataset, "method"])
+    metrics = [m for m in CLAIM_METRICS if any(m in values for values in results["metrics"])]
+    rows = []
+    for rival in (m for m in PAPER_ROWS if m in methods and m != CLAIMANT and m in measured):
+        for metric in metrics:
+            diff = paired_difference(results, dataset, metric, CLAIMANT, rival)
+            rows.append({"claim": f"{PAPER_ROWS[CLAIMANT][0]} better than {PAPER_ROWS[rival][0]} on {metric}",
+                         **diff, "verdict": verdict(diff["ci_low"], diff["ci_high"], CLAIM_METRICS[metric])})
+    return pd.DataFrame(rows)
+
+
+def claims_markdown(claims: pd.DataFrame, dataset: str) -> str:
+    """The judged claims as a Markdown section: a table and a count of each verdict."""
+    lines = [f"## Table 1 claims ({dataset})", "",
+             "| claim | difference | 95% interval | verdict |", "|---|---|---|---|"]
+    for row in claims.itertuples():
+        lines.append(f"| {row.claim} | {row.difference:.4g} | [{row.ci_low:.4g}, {row.ci_high:.4g}] | {row.verdict} |")
+    counts = claims["verdict"].value_counts() if not claims.empty else pd.Series(dtype=int)
+    lines += ["", ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS), ""]
+    return "\n".join(lines)
