@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from deltaspace import rng
-from deltaspace.models.stylegan2 import Generator, load_generator
+from deltaspace.models.stylegan2 import Generator, generator_from_rosinality_state, load_generator
 from deltaspace.training.generator import (
     evaluate_generator,
     factor_encoding,
@@ -82,3 +82,21 @@ def test_training_is_deterministic(tmp_path):
     a = torch.load(tmp_path / "a.pt", weights_only=True)["state_dict"]
     b = torch.load(tmp_path / "b.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_constant_torgb_styles_leave_colour_to_s(tmp_path):
+    out = tmp_path / "generator.pt"
+    train_generator(out, arch=TINY_ARCH, steps=20, batch_size=8, lr=0.02, seed=2, eval_count=8, threads=1,
+                    latent_avg_count=64)  # torgb_styles="constant" is the default
+    obj = torch.load(out, weights_only=True)
+    assert obj["extra"]["torgb_styles"] == "constant"
+    G, _ = load_generator(out, "models.generator.checkpoint")
+    z = torch.from_numpy(rng.normal(0, "test-torgb", range(6), TINY_ARCH["style_dim"]))
+    with torch.no_grad():
+        s, s_rgb = G.styles_from_z(z)
+    assert torch.equal(s_rgb, torch.ones_like(s_rgb))  # the same for every z: no per-image information
+    assert (s.std(0) > 1e-3).all()  # while the conv styles were trained to depend on z
+    # the state dict keeps rosinality's layout: it loads through the rosinality path unchanged
+    R = generator_from_rosinality_state(obj["state_dict"], TINY_ARCH, "generator.checkpoint", out)
+    with torch.no_grad():
+        assert torch.equal(R(z), G(z))

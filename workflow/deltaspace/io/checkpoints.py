@@ -16,17 +16,15 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError
+from .atomic import atomic_path
 
 FORMAT_VERSION = 1
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """Write to a temp file in the same folder, then rename: a killed run leaves no half file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def safe_torch_load(path: str | os.PathLike, config_key: str, expected: str) -> Any:

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import DataError
+from .atomic import atomic_path
 
 if TYPE_CHECKING:  # torch is imported where tensors are made: Snakemake reads this module at every start
     import torch
@@ -85,10 +86,8 @@ def tensor_to_uint8(images: torch.Tensor) -> np.ndarray:
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
     """Write atomically (temp name, then rename) so a killed run leaves no truncated PNG."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(image).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
 
 
 def encode_png(image: np.ndarray) -> bytes:

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import DataError
+from .atomic import atomic_path, write_text_atomic
 
 MANIFEST = "manifest.json"
 
@@ -75,14 +76,8 @@ def write_shard(path: str | os.PathLike, columns: Mapping[str, object], metadata
     table = pa.table(arrays)
     if metadata:
         table = table.replace_schema_metadata({k: str(v) for k, v in metadata.items()})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 
@@ -145,10 +140,7 @@ def write_manifest(folder: str | os.PathLike, shards: Sequence[str | os.PathLike
         "schema": {f.name: str(f.type) for f in schema} if schema is not None else {},
         "info": dict(info or {}),
     }
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{MANIFEST}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(manifest, indent=2))
-    os.replace(tmp, folder / MANIFEST)
+    write_text_atomic(folder / MANIFEST, json.dumps(manifest, indent=2))
     return manifest
 
 

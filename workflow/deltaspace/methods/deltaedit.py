@@ -13,13 +13,14 @@ the mapper was trained on and in the R_s masking at inference:
 
 from __future__ import annotations
 
-import logging
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from .base import EditingMethod, EvalBatch, MethodKind
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:  # torch is imported by the builder (see methods.base)
+    import torch
 
 
 class DeltaEdit(EditingMethod):
@@ -53,7 +54,7 @@ class DeltaEdit(EditingMethod):
             return {}
         return {"channels_kept": int(mask.sum()), "channels": int(mask.numel())}
 
-    def code_delta(self, batch: EvalBatch, prompt) -> "torch.Tensor":
+    def code_delta(self, batch: EvalBatch, prompt) -> torch.Tensor:
         """The predicted change of the code the mapper works in: (B, s_dim) or (B, n_latent*style_dim)."""
         from ..models.delta_mapper import text_condition
 
@@ -63,7 +64,7 @@ class DeltaEdit(EditingMethod):
         delta = self.mapper(code, cond) * self.strength
         return delta if mask is None else delta * mask
 
-    def edit(self, batch: EvalBatch, prompt) -> "torch.Tensor":
+    def edit(self, batch: EvalBatch, prompt) -> torch.Tensor:
         delta = self.code_delta(batch, prompt)
         if self.space == "s":
             return self.G.synthesis(batch.s + delta, batch.s_rgb, noise_mode="const")

@@ -6,11 +6,12 @@ weighted resamples (metrics/bootstrap.py) at the cost of a few small factorisati
 write each covariance as S = R^T R, with R from the QR factorisation of the weighted, centred
 features; the eigenvalues of S_a S_b are the squared singular values of R_a R_b^T, so
 tr sqrt(S_a S_b) is the sum of those singular values. No matrix square root (clean-fid's
-``frechet_distance`` calls scipy's ``sqrtm``, about 0.5 s at 128-d); the value equals clean-fid's
-``fid_from_feats`` to rounding where its covariances are well conditioned (tests/test_metrics.py),
+``frechet_distance`` calls scipy's ``sqrtm`` on S_a S_b); the value equals clean-fid's
+``fid_from_feats`` to rounding where its covariances are well conditioned (tests/test_bootstrap.py),
 and stays exact for singular covariances (N below the feature dimension, dead ReLU units), where
 ``sqrtm`` loses digits. Cost per resample: two QR of (distinct images x d) and one SVD of
-min(N, d) x min(N, d).
+min(N, d) x min(N, d); for 1,000 images of 128-d features, about 5 ms on one thread, half of
+covariances + ``sqrtm``.
 
 Only the feature extractor changes between the worlds:
 

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CheckpointError
+from ..io.atomic import atomic_path
 from ..io.checkpoints import load_checkpoint, load_state_dict_strict, save_checkpoint
 from .attribute_net import as_model_input, conv_trunk
 
@@ -108,26 +109,21 @@ def load_identity_net(path: str | os.PathLike, config_key: str) -> IdentityNet:
 
 def export_onnx(net: IdentityNet, path: str | os.PathLike) -> None:
     """Write the net as an ArcFace-style ONNX recognition model (dynamic batch), atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     was_training = net.training
     net.eval()
     try:
         dummy = torch.zeros(2, 3, net.input_size, net.input_size)
         # The TorchScript-based exporter (deprecated, still in the pinned torch): the torch.export-based
         # one needs the onnxscript package, one more dependency for a five-layer CNN.
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), atomic_path(path) as tmp:
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(
                 net, (dummy,), str(tmp), dynamo=False, opset_version=ONNX_OPSET,
                 input_names=["input"], output_names=["embedding"],
                 dynamic_axes={"input": {0: "batch"}, "embedding": {0: "batch"}},
             )
-        os.replace(tmp, path)
     finally:
         net.train(was_training)
-        tmp.unlink(missing_ok=True)
 
 
 @dataclass

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -16,7 +14,8 @@ from tqdm import tqdm
 from ..cli import stage
 from ..editing.text import Prompt
 from ..errors import DataError
-from ..io.images import decode_pngs, encode_png, list_images, load_batch, tensor_to_uint8, uint8_to_tensor, write_png
+from ..io.images import decode_pngs, encode_png, load_batch, tensor_to_uint8, uint8_to_tensor, write_png
+from ..io.atomic import atomic_path, write_text_atomic
 from ..io.shards import iter_table, read_manifest, read_shard, write_manifest, write_shard
 
 log = logging.getLogger(__name__)
@@ -139,26 +138,22 @@ def edit_images(*, evaluation_set: Path, method: dict, prompts: list, source: st
     G, _ = load_generator_spec(method["generator"])
     data = read_evaluation_set(evaluation_set, G)
     editor = build_method(method)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     seconds, shards, prompt_info = {}, [], {}
-    for prompt in tqdm(prompts_from_config(prompts, source), desc=f"edit {method.get('name', '')}"):
-        t0 = time.perf_counter()
-        edited = [tensor_to_uint8(editor.edit(batch, prompt)) for batch in eval_batches(data, batch_size)]
-        seconds[prompt.name] = round(time.perf_counter() - t0, 3)
-        prompt_info[prompt.name] = editor.prompt_info(prompt)
-        warn_if_no_channels(method.get("name"), prompt, prompt_info[prompt.name])
-        pixels = np.concatenate(edited)
-        shards.append(write_shard(tmp / f"{prompt.name}.parquet",
-                                  {"index": data["index"], "image": [encode_png(x) for x in pixels]},
-                                  metadata={"prompt": prompt.target, "source": prompt.source}))
-    info = {"method": method.get("name"), "settings": editor.describe(), "images": len(data["index"]),
-            "seconds_per_prompt": seconds, "prompt_info": prompt_info}
-    write_manifest(tmp, shards, info=info)
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:  # the folder is whole (manifest last) or absent
+        tmp.mkdir()
+        for prompt in tqdm(prompts_from_config(prompts, source), desc=f"edit {method.get('name', '')}"):
+            t0 = time.perf_counter()
+            edited = [tensor_to_uint8(editor.edit(batch, prompt)) for batch in eval_batches(data, batch_size)]
+            seconds[prompt.name] = round(time.perf_counter() - t0, 3)
+            prompt_info[prompt.name] = editor.prompt_info(prompt)
+            warn_if_no_channels(method.get("name"), prompt, prompt_info[prompt.name])
+            pixels = np.concatenate(edited)
+            shards.append(write_shard(tmp / f"{prompt.name}.parquet",
+                                      {"index": data["index"], "image": [encode_png(x) for x in pixels]},
+                                      metadata={"prompt": prompt.target, "source": prompt.source}))
+        info = {"method": method.get("name"), "settings": editor.describe(), "images": len(data["index"]),
+                "seconds_per_prompt": seconds, "prompt_info": prompt_info}
+        write_manifest(tmp, shards, info=info)
     summary = {"method": method.get("name"), "prompts": len(shards), "images": len(data["index"]),
                "seconds": round(time.time() - start, 1)}
     log.info("edited %s", summary)
@@ -200,11 +195,7 @@ def editor_bundle(*, method: dict, encoder: dict, out: Path) -> dict:
     File paths are made absolute, so the command works from any directory.
     """
     bundle = _absolute_paths({"method": method, "encoder": encoder})
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(bundle, indent=2))
-    os.replace(tmp, out)
+    write_text_atomic(out, json.dumps(bundle, indent=2))
     return {"bundle": str(out), "method": method.get("name")}
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import torch
 
 from ..cli import stage
 from ..editing.relevance import base_codes, relevance_fast, style_statistics
+from ..io.atomic import atomic_path
 from ..io.shards import read_manifest
 from ..models.loading import load_clip_spec, load_generator_spec
 
@@ -21,15 +21,8 @@ log = logging.getLogger(__name__)
 
 def _atomic_write(path: Path, write) -> None:
     """Call write(file object) on a temp file beside `path`, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        write(f)
 
 
 @stage("relevance")

@@ -16,7 +16,7 @@ def write_csv(frame, out: Path) -> None:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    frame.to_csv(tmp, index=False, float_format="%.4f")
+    frame.to_csv(tmp, index=False, float_format="%.6g")  # significant digits: KID is ~1e-3 on Inception features
     os.replace(tmp, out)
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..cli import stage
+from ..io.atomic import atomic_path
 from ..io.images import write_png
 
 log = logging.getLogger(__name__)
@@ -35,31 +34,24 @@ def render_dataset(*, out: Path, name: str, count: int, prior: str, style: str, 
     torch.set_num_threads(threads)
     start = time.time()
     out = Path(out)
-    # Build in a sibling temp folder and rename at the end: a killed run leaves no folder that looks done.
-    tmp = out.with_name(f".{out.name}.tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    images = tmp / "images"
-    images.mkdir(parents=True)
     width = max(6, len(str(count - 1)))
     frames = []
-    for lo in tqdm(range(0, count, CHUNK), desc=f"render {name}", unit="chunk"):
-        idx = np.arange(lo, min(count, lo + CHUNK))
-        params = sample_params(seed, name, idx, prior)
-        pixels = render_uint8(params, size, style)
-        for i, img in zip(idx, pixels):
-            write_png(images / f"{i:0{width}d}.png", img)
-        frame = params_to_frame(params)
-        frame.insert(0, "file", [f"{i:0{width}d}.png" for i in idx])
-        frame.insert(0, "index", idx)
-        frames.append(frame)
-    import pandas as pd
+    with atomic_path(out) as tmp:  # a killed run leaves no folder that looks done
+        images = tmp / "images"
+        images.mkdir(parents=True)
+        for lo in tqdm(range(0, count, CHUNK), desc=f"render {name}", unit="chunk"):
+            idx = np.arange(lo, min(count, lo + CHUNK))
+            params = sample_params(seed, name, idx, prior)
+            pixels = render_uint8(params, size, style)
+            for i, img in zip(idx, pixels):
+                write_png(images / f"{i:0{width}d}.png", img)
+            frame = params_to_frame(params)
+            frame.insert(0, "file", [f"{i:0{width}d}.png" for i in idx])
+            frame.insert(0, "index", idx)
+            frames.append(frame)
+        import pandas as pd
 
-    table = pd.concat(frames, ignore_index=True)
-    table.to_parquet(tmp / "attributes.parquet", index=False)
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+        pd.concat(frames, ignore_index=True).to_parquet(tmp / "attributes.parquet", index=False)
     summary = {"dataset": name, "images": count, "size": size, "seconds": round(time.time() - start, 1)}
     log.info("rendered %s", summary)
     return summary

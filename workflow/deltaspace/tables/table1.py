@@ -68,7 +68,7 @@ def metric_cells(rows: pd.DataFrame, metrics: list[str], published: dict | None 
     """Each metric averaged over the rows' prompts, with its interval (and published value, if given)."""
     cells = {}
     for m in metrics:
-        point, replicates = prompt_average(rows, m) if not rows.empty else (None, None)
+        point, replicates = prompt_average(rows, m)
         low, high = interval(replicates) if replicates is not None else (None, None)
         cells.update({m: point, f"{m}_ci_low": low, f"{m}_ci_high": high})
         if published is not None and m in PUBLISHED_METRICS:
@@ -120,7 +120,7 @@ def build_table1(results: pd.DataFrame, dataset: str, methods: list[str]) -> pd.
         row = {"method": name, "paper_label": label, "status": "measured" if name in methods else "not implemented",
                **metric_cells(measured, metrics, published)}
         if not measured.empty:
-            row.update({**_description(measured, metrics), "prompts": int(measured["prompt"].nunique()),
+            row.update({"prompts": int(measured["prompt"].nunique()), **_description(measured, metrics),
                         **mapper_training(measured.iloc[0].get("method_settings"))})
         rows.append(row)
     return _integer_counts(pd.DataFrame(rows))
