@@ -41,9 +41,14 @@ STAGE_MODULES = _stage_modules()
 
 
 def stage(name: str):
-    """Register a function as the subcommand `name`."""
+    """Register a function as the subcommand `name`. A stage with a `threads` argument runs with that
+    many PyTorch threads, and the caller's count is restored afterwards (tests call stages in-process)."""
 
     def register(fn: Callable) -> Callable:
+        if "threads" in inspect.signature(fn).parameters:
+            from .threads import uses_threads
+
+            fn = uses_threads(fn)
         STAGES[name] = fn
         return fn
 

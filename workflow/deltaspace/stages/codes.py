@@ -36,7 +36,6 @@ def invert_shard(*, images: Path, images_key: str, part: int, rows_per_shard: in
     """
     from ..models.e4e import encode
 
-    torch.set_num_threads(threads)
     start = time.time()
     names = list_images(images, images_key)
     rows = shard_range(part, len(names), rows_per_shard)
@@ -74,7 +73,6 @@ def fake_latents(seed: int, indices, style_dim: int) -> np.ndarray:
 def sample_shard(*, generator: dict, part: int, rows_per_shard: int, count: int, seed: int,
                  truncation: float = 1.0, out: Path, batch_size: int = 4096, threads: int = 1) -> dict:
     """Draw one shard of generator fakes: z, w and S codes (the images are G(s, s_rgb))."""
-    torch.set_num_threads(threads)
     start = time.time()
     G, latent_avg = load_generator_spec(generator)
     rows = shard_range(part, count, rows_per_shard)

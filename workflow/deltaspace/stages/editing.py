@@ -132,7 +132,6 @@ def edit_images(*, evaluation_set: Path, method: dict, prompts: list, source: st
     from ..methods import build_method
     from ..models.loading import load_generator_spec
 
-    torch.set_num_threads(threads)
     start = time.time()
     out = Path(out)
     G, _ = load_generator_spec(method["generator"])
@@ -224,7 +223,6 @@ def edit(*, image: Path, target: str, out: Path, source: str = "face",
     from ..models.e4e import encode
     from ..models.loading import load_clip_spec, load_encoder_spec, load_generator_spec
 
-    torch.set_num_threads(threads)
     if not target.strip():
         raise DataError("--target: the prompt is empty")
     image, out, bundle = Path(image), Path(out), Path(bundle) if bundle else default_bundle()

@@ -29,7 +29,6 @@ def _embed(clip, images: torch.Tensor) -> np.ndarray:
 def clip_images_shard(*, images: Path, images_key: str, part: int, rows_per_shard: int, clip: dict,
                       out: Path, threads: int = 1) -> dict:
     """CLIP embeddings of one shard of an image folder (the real images themselves)."""
-    torch.set_num_threads(threads)
     start = time.time()
     names = list_images(images, images_key)
     rows = shard_range(part, len(names), rows_per_shard)
@@ -55,7 +54,6 @@ def clip_codes_shard(*, codes: Path, generator: dict, clip: dict, out: Path, bat
 
     Batches of 64 synthesise faster on a CPU than larger ones (allocation of large activations).
     """
-    torch.set_num_threads(threads)
     start = time.time()
     table = read_shard(codes, ["index", "s", "s_rgb"])
     G, _ = load_generator_spec(generator)

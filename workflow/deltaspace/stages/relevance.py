@@ -34,7 +34,6 @@ def relevance(*, generator: dict, clip: dict, fakes_codes: Path, images: int = 1
     Writes the per-channel S mean/std of the whole fakes table to `stats` (s_stats.npz: mean, std,
     rows), R_s to `out` (float32 .npy) and what was done to `info` (JSON).
     """
-    torch.set_num_threads(threads)
     start = time.time()
     mean, std = style_statistics(fakes_codes)
     rows = int(read_manifest(fakes_codes)["rows"])

@@ -26,12 +26,9 @@ def render_dataset(*, out: Path, name: str, count: int, prior: str, style: str, 
     Image i is render(params_from_normal(z_i)) with z_i drawn from (seed, name, i), the same
     function the generator is distilled from, so the generator can represent the dataset.
     """
-    import torch
-
     from ..world.attributes import params_to_frame, sample_params
     from ..world.renderer import render_uint8
 
-    torch.set_num_threads(threads)
     start = time.time()
     out = Path(out)
     width = max(6, len(str(count - 1)))

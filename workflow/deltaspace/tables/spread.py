@@ -10,8 +10,8 @@ what the two rows share (which images happened to be drawn) cancels.
 
 Replicates are centred on the measured value before anything is averaged (``centred``). FID is
 biased upwards at small N, and a resample holds only about 63% distinct images, so FID's raw
-replicates sit above the value measured on all N images (by about 7% in a synthetic check with
-1,000 images of 128-d features): the raw percentiles would bracket a value nobody measured. The centred
+replicates sit above the value measured on all N images (by 6-9% in checks with 1,000
+images of 128-d features): the raw percentiles would bracket a value nobody measured. The centred
 replicates keep the bootstrap's spread and shape and place it around the measured value: the
 interval says how far the value measured on N images would move on another N images. For the
 per-image means (PSNR, IDS, ...) the shift is negligible (the resamples' mean is unbiased).

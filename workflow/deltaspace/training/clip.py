@@ -39,6 +39,7 @@ from deltaspace.world.attributes import ATTRIBUTES, Params, sample_params, selec
 from deltaspace.world.captions import caption
 from deltaspace.world.probes import zero_shot_accuracy
 from deltaspace.world.renderer import render
+from deltaspace.threads import uses_threads
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,7 @@ def evaluate_clip(
     return out
 
 
+@uses_threads
 def train_clip(
     out_path: str | Path,
     *,
@@ -175,7 +177,6 @@ def train_clip(
     tower never grows features for them; the warm-up removes that deadlock. ``lock_image=False``
     trains the image tower in stage 2 as well (not the measured recipe).
     """
-    torch.set_num_threads(threads)
     start = time.time()
     model, tokenizer = create_mini(arch_name, seed)
     torch.manual_seed(seed)

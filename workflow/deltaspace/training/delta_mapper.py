@@ -42,6 +42,7 @@ from tqdm import tqdm
 from .. import rng
 from ..errors import ConfigError, DataError
 from ..io.shards import read_manifest, read_shard
+from ..threads import torch_threads
 from ..models.delta_mapper import (CONDITIONS, DEFAULT_ARCH, SPACES, DeltaMapper, LevelSpec,
                                    condition_function, save_delta_mapper)
 
@@ -346,14 +347,10 @@ def train_delta_mapper(
     unknown = sorted(set(arch or {}) - set(DEFAULT_ARCH))
     if unknown:
         raise ConfigError(f"arch: unknown Delta Mapper settings {unknown}, known: {sorted(DEFAULT_ARCH)}")
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         return _train(Path(out_path), parse_tables(tables), list(levels), space, condition,
                       {**DEFAULT_ARCH, **(arch or {})}, steps, batch_size, lr, seed, threads, window,
                       heldout_pairs, schedule, dict(extra or {}))
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _train(out_path, tables, levels, space, condition, arch, steps, batch_size, lr, seed, threads, window,

@@ -40,6 +40,7 @@ from .. import rng
 from ..errors import ConfigError
 from ..models.e4e import E4EEncoder, encode, mini_e4e_arch, preprocess, save_encoder
 from ..models.stylegan2 import Generator, load_generator
+from ..threads import torch_threads
 from ..world import attributes, renderer
 
 log = logging.getLogger(__name__)
@@ -144,17 +145,13 @@ def train_encoder(
     if prior not in attributes.PRIORS or style not in renderer.STYLES:
         raise ConfigError(f"train_encoder: unknown prior {prior!r} or style {style!r}")
     shift = _check_shift(shift)
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         summary = _train(
             out_path, generator_path=generator_path, arch=arch, prior=prior, style=style, steps=steps,
             batch_size=batch_size, lr=lr, seed=seed, eval_count=eval_count,
             recon_fraction=recon_fraction, recon_batch=min(recon_batch or batch_size, batch_size),
             recon_weight=recon_weight, latent_weight=latent_weight, delta_weight=delta_weight, shift=shift,
         )
-    finally:
-        torch.set_num_threads(previous_threads)
     log.info(
         "encoder: inversion PSNR %.2f dB (generator ceiling %.2f dB), latent MSE %.4f, %d steps x %d, "
         "train %.0f s, total %.0f s, inference %.0f img/s",

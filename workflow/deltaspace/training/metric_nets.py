@@ -48,6 +48,7 @@ from ..models.attribute_net import AttributeNet, default_arch as attribute_arch,
 from ..models.identity_net import IdentityNet, default_arch as identity_arch, export_onnx, load_arcface, save_identity_net
 from ..world.attributes import ATTRIBUTES, IDENTITY, Params, replace, sample_params, select
 from ..world.renderer import STYLES, render
+from ..threads import uses_threads
 
 log = logging.getLogger(__name__)
 
@@ -122,12 +123,12 @@ def attribute_accuracy(net: AttributeNet, seed: int, count: int, size: int) -> d
     return out
 
 
+@uses_threads
 def train_attribute_net(
     out_path: str | Path, *, steps: int, batch_size: int, lr: float, seed: int = 0, size: int = 32,
     threads: int = 2, arch: dict | None = None, eval_count: int = 2000,
 ) -> dict:
     """Train the attribute classifier, save it (kind "deltaspace/attribute_net"), return a summary."""
-    torch.set_num_threads(threads)
     start = time.time()
     torch.manual_seed(seed)
     net = AttributeNet(**{**attribute_arch(size), **(arch or {}), "size": size})
@@ -209,6 +210,7 @@ def identity_report(embed, seed: int, count: int, size: int) -> dict:
     return report
 
 
+@uses_threads
 def train_identity_net(
     out_path: str | Path, onnx_path: str | Path, *, steps: int, batch_size: int, lr: float, seed: int = 0,
     size: int = 32, threads: int = 2, arch: dict | None = None, classes: int = 256, scale: float = 16.0,
@@ -219,7 +221,6 @@ def train_identity_net(
     The summary also checks the ONNX file: it is read back through ``load_arcface`` (insightface)
     and must give the PyTorch embeddings (largest absolute difference recorded).
     """
-    torch.set_num_threads(threads)
     start = time.time()
     torch.manual_seed(seed)
     net = IdentityNet(**{**identity_arch(size), **(arch or {}), "size": size})

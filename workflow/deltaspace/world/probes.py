@@ -5,6 +5,9 @@
   is the image difference Δi = i2 - i1 (unit embeddings) aligned with the text difference
   Δt = t(prompt) - t("face") of the prompt that asks for that change, more than with the other
   prompts' Δt? Beside it, the same comparison in the raw space, cos(i2, t(prompt)).
+* ``retrieval_scores``, ``paired_alignment``, ``pair_deltas``: the same matching-vs-mismatched
+  comparison for one caption per image (and Δ of random image pairs), as the DeltaSpace stage
+  (stages/alignment.py) measures it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from deltaspace import rng
 from deltaspace.models.clip import encode_images, text_embedding, text_embeddings
 from deltaspace.world.attributes import ATTRIBUTES, Params, num_items, replace, sample_params
 from deltaspace.world.captions import EDIT_PROMPTS, SOURCE_PROMPT, zero_shot_prompts
@@ -71,6 +75,51 @@ def edit_pairs(seed: int, n_pairs: int, attribute: str, value: int, prior: str =
     return base, replace(base, **{attribute: value})
 
 
+def retrieval_scores(queries: torch.Tensor, keys: torch.Tensor, targets) -> dict[str, float]:
+    """Cosine retrieval: query q (row of `queries`) should find keys[targets[q]] among all `keys`.
+
+    "match": mean cosine of each query with its own key; "mismatch": mean cosine with every other
+    key (NaN with a single key); "top1": fraction of queries whose most similar key is their own.
+    Vectors are normalised here, so their scale does not matter.
+    """
+    cos = F.normalize(queries, dim=-1) @ F.normalize(keys, dim=-1).T
+    targets = torch.as_tensor(targets, dtype=torch.long)
+    own = F.one_hot(targets, cos.shape[1]).bool()
+    return {"match": float(cos[own].mean()),
+            "mismatch": float(cos[~own].mean()) if cos.shape[1] > 1 else float("nan"),
+            "top1": float((cos.argmax(dim=1) == targets).float().mean())}
+
+
+def paired_alignment(images: torch.Tensor, texts: torch.Tensor) -> dict[str, float]:
+    """Alignment of row-paired image and text vectors (N, D) (row k of each describes item k).
+
+    Retrieval top-1 image -> text and text -> image among the N candidates (chance 1/N), mean cosine
+    of matching and of mismatched pairs, and their gap.
+    """
+    ids = torch.arange(images.shape[0])
+    i2t, t2i = retrieval_scores(images, texts, ids), retrieval_scores(texts, images, ids)
+    return {"image_to_text_top1": i2t["top1"], "text_to_image_top1": t2i["top1"],
+            "chance_top1": 1.0 / images.shape[0], "match_cos": i2t["match"], "mismatch_cos": i2t["mismatch"],
+            "gap": i2t["match"] - i2t["mismatch"]}
+
+
+def random_pairs(seed: int, n: int, m: int) -> np.ndarray:
+    """(m, 2) int64: m pairs (a, b) of distinct items among n; pair k is a pure function of (seed, k)."""
+    if n < 2:
+        raise ValueError(f"pairs need at least two items, got {n}")
+    u = rng.uniform(seed, "deltaspace-pairs", np.arange(m), 2)
+    a = np.floor(u[:, 0] * n).astype(np.int64)
+    b = (a + 1 + np.floor(u[:, 1] * (n - 1)).astype(np.int64)) % n
+    return np.stack([a, b], axis=1)
+
+
+def pair_deltas(images: torch.Tensor, texts: torch.Tensor, pairs) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Δi, Δt) per pair (a, b) of `pairs` (M, 2): normalize(i_b) - normalize(i_a) and t_b - t_a."""
+    a, b = torch.as_tensor(pairs, dtype=torch.long).T
+    unit = F.normalize(images, dim=-1)
+    return unit[b] - unit[a], texts[b] - texts[a]
+
+
 def alignment_scores(
     delta_i: Mapping[str, torch.Tensor],
     image_after: Mapping[str, torch.Tensor],
@@ -86,17 +135,14 @@ def alignment_scores(
     same for cos(i2, t(prompt)) ("raw_*").
     """
     prompts = list(delta_t)
-    dt = F.normalize(torch.stack([delta_t[p] for p in prompts]), dim=-1)
-    tt = F.normalize(torch.stack([text_target[p] for p in prompts]), dim=-1)
+    dt = torch.stack([delta_t[p] for p in prompts])
+    tt = torch.stack([text_target[p] for p in prompts])
     per_prompt = {}
     for a, p in enumerate(prompts):
         rows = {}
-        for name, vectors, table in (("delta", F.normalize(delta_i[p], dim=-1), dt), ("raw", image_after[p], tt)):
-            cos = vectors @ table.T  # (P, prompts)
-            others = [b for b in range(len(prompts)) if b != a]
-            rows[f"{name}_match"] = float(cos[:, a].mean())
-            rows[f"{name}_mismatch"] = float(cos[:, others].mean()) if others else float("nan")
-            rows[f"{name}_top1"] = float((cos.argmax(dim=1) == a).float().mean())
+        for name, vectors, table in (("delta", delta_i[p], dt), ("raw", image_after[p], tt)):
+            scores = retrieval_scores(vectors, table, torch.full((vectors.shape[0],), a))
+            rows.update({f"{name}_{k}": v for k, v in scores.items()})
         per_prompt[p] = rows
     keys = next(iter(per_prompt.values())).keys() if per_prompt else []
     mean = {k: float(np.mean([r[k] for r in per_prompt.values()])) for k in keys}
