@@ -43,8 +43,8 @@ def run_snakemake(workdir: Path, *args: str, configfile: Path = TINY_CONFIG) -> 
 def tiny_run(tmp_path_factory) -> Path:
     """The tiny config run locally, once per session: its working folder.
 
-    A local rerun reuses its datasets and models; test_workflow's last test deletes a shard of it
-    (test_workflow.py sorts after test_slurm.py, so that happens after test_slurm's comparisons).
+    A local rerun reuses its datasets and models. No test changes it (a test that needs to delete an
+    output works on a copy), so tests may run in any order.
     """
     workdir = tmp_path_factory.mktemp("tiny-local")
     proc = run_snakemake(workdir)

@@ -7,6 +7,7 @@ must equal the first run's, value for value.
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from PIL import Image
 
 from conftest import RERUN_DATASET, RERUN_METHODS, run_snakemake
 from deltaspace.io.shards import read_manifest, read_table
@@ -67,7 +69,8 @@ def test_fidelity_report_written(runs):
         entry = report["datasets"][name]
         assert entry["inversion"]["images"] == 16
         assert set(entry["clip_zero_shot_accuracy"]) >= {"smile", "eye_size", "hair_color"}
-    assert (runs[0] / "reports" / "fidelity.png").stat().st_size > 0
+    with Image.open(runs[0] / "reports" / "fidelity.png") as grid:  # decodes, and holds 32 px cells
+        assert grid.format == "PNG" and min(grid.size) >= 2 * 32
 
 
 def test_two_runs_give_identical_tables(runs):
@@ -144,8 +147,9 @@ def test_metrics_and_table1(runs):
     assert table.loc[mapper_rows, "mapper_heldout_cos"].between(-1.0, 1.0).all()
     assert pd.isna(table.loc["styleclip-gd-rho3", "mapper_steps"])
     assert (runs[0] / "tables" / "table1-mini-celeba.csv").is_file()
-    for method in METHODS:
-        assert (runs[0] / "figures" / "mini-ffhq" / f"{method}.png").stat().st_size > 0
+    for method in METHODS:  # input, reconstruction and 2 prompts (columns) of 8 images (rows), 3x upscaled
+        with Image.open(runs[0] / "figures" / "mini-ffhq" / f"{method}.png") as figure:
+            assert figure.format == "PNG" and figure.size[0] >= 4 * 96 and figure.size[1] >= 8 * 96
     # each metric's bootstrap interval beside it, and the per-prompt table beside each dataset's table
     measured = table.loc[list(METHODS)]
     assert (measured["bootstrap"] == 200).all()
@@ -187,13 +191,16 @@ def test_edit_command_edits_one_image(runs, tmp_path):
     assert proc.returncode == 2 and "--bundle: no editor bundle" in proc.stderr
 
 
-def test_rerun_does_nothing_and_lost_shard_is_redone(runs):
-    workdir = runs[0].parent.parent
+def test_rerun_does_nothing_and_lost_shard_is_redone(runs, tmp_path):
+    # a copy of the run (its outputs and Snakemake's records): the session's run stays whole for other tests
+    workdir = tmp_path / "run"
+    shutil.copytree(runs[0].parent.parent, workdir, symlinks=True)
     proc = run_snakemake(workdir, "-n")
     assert "Nothing to be done" in proc.stdout + proc.stderr
     # a table that lost a shard has no valid manifest either (as after a run killed mid-table)
-    (runs[0] / "codes" / "fakes" / "part-00001.parquet").unlink()
-    (runs[0] / "codes" / "fakes" / "manifest.json").unlink()
+    fakes = workdir / "results" / "mini" / "codes" / "fakes"
+    (fakes / "part-00001.parquet").unlink()
+    (fakes / "manifest.json").unlink()
     proc = run_snakemake(workdir, "-n")
     planned = proc.stdout + proc.stderr
     assert re.search(r"^sample_shard\s+1$", planned, re.M), planned  # only the lost shard

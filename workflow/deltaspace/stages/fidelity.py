@@ -41,10 +41,12 @@ def _summary(psnr: torch.Tensor) -> dict:
             "psnr_db_min": round(float(psnr.min()), 3), "images": int(psnr.numel())}
 
 
-def heldout_codes(codes_dir: Path, train_count: int, n: int) -> dict[str, np.ndarray]:
-    """The first n held-out rows (split == eval; all rows of an evaluation-only dataset)."""
+def heldout_codes(codes_dir: Path, train_count: int, n: int,
+                  codes: tuple[str, ...] = ("s", "s_rgb")) -> dict[str, np.ndarray]:
+    """index, file, split and `codes` columns of the first n held-out rows (split == eval; all rows of an
+    evaluation-only dataset)."""
     parts, have = [], 0
-    for part in iter_table(codes_dir, ["index", "file", "split", "s", "s_rgb"]):
+    for part in iter_table(codes_dir, ["index", "file", "split", *codes]):
         keep = part["split"] == "eval" if train_count else np.ones(len(part["index"]), bool)
         part = {k: v[keep] for k, v in part.items()}
         parts.append(part)
@@ -76,8 +78,7 @@ def fidelity_report(*, world: str, generator: dict, clip: dict, datasets: dict, 
     start = time.time()
     G, _ = load_generator_spec(generator)
     clip_model = load_clip_spec(clip)
-    report: dict = {"world": world, "clip_backbone": clip.get("arch") if clip["format"] == "open_clip"
-                    else "deltaspace-mini", "generator_size": G.size, "datasets": {}}
+    report: dict = {"world": world, "clip_backbone": clip_backbone(clip), "generator_size": G.size, "datasets": {}}
     grid_rows = []
     expressive, expressive_net = _expressiveness_setup(world, attribute_net, prompts)
 
@@ -101,7 +102,7 @@ def fidelity_report(*, world: str, generator: dict, clip: dict, datasets: dict, 
         entry["inversion"] = _summary(psnr_db(recon, originals))
         grid_rows += [tensor_to_uint8(originals[:GRID_COLUMNS]), tensor_to_uint8(recon[:GRID_COLUMNS])]
         if world == "mini" and ds.get("attributes"):
-            params = _true_params(ds, codes["file"])
+            params = true_params(ds["attributes"], codes["file"])
             entry.update(_clip_probes(clip_model, ds, params, originals, pairs, seed))
             if expressive_net is not None:
                 expressive["datasets"][name] = _s_expressiveness(
@@ -120,11 +121,16 @@ def fidelity_report(*, world: str, generator: dict, clip: dict, datasets: dict, 
     return _headline(report)
 
 
-def _true_params(ds: dict, files) -> dict:
-    """The render parameters of dataset images `files` (mini world), in that order."""
+def clip_backbone(spec: dict) -> str:
+    """The CLIP a report was measured with, as reports and figures record it."""
+    return spec.get("arch") if spec["format"] == "open_clip" else "deltaspace-mini"
+
+
+def true_params(attributes: Path, files) -> dict:
+    """The render parameters of dataset images `files` (mini world: the dataset's attributes.parquet), in that order."""
     from ..world.attributes import params_from_frame
 
-    return params_from_frame(pd.read_parquet(ds["attributes"]).set_index("file").loc[list(files)].reset_index())
+    return params_from_frame(pd.read_parquet(attributes).set_index("file").loc[list(files)].reset_index())
 
 
 def _clip_probes(clip_model, ds: dict, params: dict, originals: torch.Tensor, pairs: int, seed: int) -> dict:

@@ -6,7 +6,7 @@ z = rng.normal(seed, "generator-train", t * batch_size + i), so every run with t
 sees the same data. The loss is a plain regression (L1 + MSE, plus L1 on 2x-downsampled images);
 no discriminator is needed because the target of every z is known.
 
-What makes this fast enough for a CPU (about 30 dB after 64k images):
+What makes this fast enough for a CPU (about 28.5 dB after 64k images; 31 with free toRGB styles):
 
 * the mapping network is built, not learned (`init_mapping_from_factors`): w is an affine
   function of the renderer's factors (class indicators, identity and pose values), read off
@@ -67,8 +67,8 @@ MINI_ARCH: dict = {
     "lr_mlp": 0.01,
 }
 
-#: Training settings for MINI_ARCH: 64k images, ~30 dB held-out PSNR; about 9 min on one CPU
-#: thread, 4-5 min on two.
+#: Training settings for MINI_ARCH: 64k images, ~28.5 dB held-out PSNR with constant toRGB styles
+#: (31.0 with free ones; 30.3 after 96k images); about 3-9 min on one CPU thread, machine-dependent.
 MINI_TRAINING: dict = {"steps": 2000, "batch_size": 32, "lr": 0.02}
 
 

@@ -1,0 +1,171 @@
+"""The DeltaSpace claim (paper section 3.1, Figure 1), measured on held-out mini-world images.
+
+Raw space: N held-out images i_k and a caption of each made from its true attributes (t_k):
+retrieval top-1 image -> text and text -> image among the N, mean cosine of matching and of
+mismatched pairs. Delta space: M random pairs (a, b) of those images, Δi = normalize(i_b) -
+normalize(i_a) against Δt = t_b - t_a, the same scores. The claim holds on a dataset when delta
+space beats raw space on both retrieval directions and on the matched-minus-mismatched cosine gap.
+Beside the JSON, Figure 1's picture: t-SNE of image and text points in each space.
+
+Mini world only: the captions need every image's true attributes (world/captions.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..cli import stage
+from ..errors import DataError
+from ..io.atomic import write_text_atomic
+from ..io.images import write_png
+from ..io.shards import read_table
+from ..models.loading import load_clip_spec
+
+log = logging.getLogger(__name__)
+
+SPACES = ("raw", "delta")
+#: Figure 1's colours: image and text points of the raw space (red, green) and of DeltaSpace (orange, brown).
+COLOURS = {"raw": ((214, 39, 40), (44, 160, 44)), "delta": ((255, 127, 14), (140, 86, 75))}
+PANEL = 320  # side of a scatter panel, pixels
+MARGIN = 8
+LINE = 12  # height of a text line in Pillow's default bitmap font, with spacing
+DOT = 3  # marker radius
+
+
+def verdict(raw: dict, delta: dict) -> str:
+    """"held" when delta space beats raw space on both retrieval directions and on the cosine gap."""
+    better = all(delta[k] > raw[k] for k in ("image_to_text_top1", "text_to_image_top1", "gap"))
+    return "held" if better else "not held"
+
+
+def heldout_embeddings(codes_dir: Path, clip_dir: Path, train_count: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(index, file, CLIP image embedding) of the first n held-out images of a dataset."""
+    from .fidelity import heldout_codes
+
+    codes = heldout_codes(codes_dir, train_count, n, codes=())
+    table = read_table(clip_dir, ["index", "clip"])
+    index = codes["index"]
+    if index.size and (index.max() >= len(table["index"]) or not np.array_equal(table["index"][index], index)):
+        raise DataError(f"{codes_dir} and {clip_dir} are not row-aligned (rerun their shards)")
+    return index, codes["file"], table["clip"][index]
+
+
+def tsne_2d(points: torch.Tensor, seed: int, threads: int = 1) -> np.ndarray:
+    """2-D t-SNE of unit-normalised `points` (scikit-learn, PCA initialisation, seeded)."""
+    from sklearn.manifold import TSNE
+
+    x = torch.nn.functional.normalize(points, dim=-1).numpy().astype(np.float64)
+    perplexity = min(30.0, (len(x) - 1) / 3)
+    return TSNE(2, perplexity=perplexity, init="pca", random_state=seed, n_jobs=threads).fit_transform(x)
+
+
+def figure_size(rows: int) -> tuple[int, int]:
+    """(width, height) of the figure: a header line, then per row two titled panels and a legend line."""
+    return 2 * PANEL + 3 * MARGIN, MARGIN + LINE + rows * (2 * LINE + PANEL + LINE + 2 * MARGIN)
+
+
+def tsne_figure(header: str, rows: list[dict]) -> np.ndarray:
+    """The picture, uint8 (H, W, 3): per row, panels {space: (title, image xy (K, 2), text xy (L, 2))}
+    for "raw" (left) and "delta" (right); image points as discs, text points as crosses."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = getattr(ImageFont, "load_default_imagefont", ImageFont.load_default)()
+    canvas = Image.new("RGB", figure_size(len(rows)), "white")
+    draw = ImageDraw.Draw(canvas)
+    draw.text((MARGIN, MARGIN), header, fill=(0, 0, 0), font=font)
+    top = MARGIN + LINE
+    for row in rows:
+        for col, space in enumerate(SPACES):
+            title, image_xy, text_xy = row[space]
+            x0, y0 = MARGIN + col * (PANEL + MARGIN), top + MARGIN
+            for k, line in enumerate(title.split("\n")[:2]):
+                draw.text((x0, y0 + k * LINE), line, fill=(0, 0, 0), font=font)
+            box = (x0, y0 + 2 * LINE, x0 + PANEL - 1, y0 + 2 * LINE + PANEL - 1)
+            draw.rectangle(box, outline=(160, 160, 160))
+            px = _to_pixels(np.concatenate([image_xy, text_xy]), box)
+            image_px, text_px = px[: len(image_xy)], px[len(image_xy):]
+            image_colour, text_colour = COLOURS[space]
+            for x, y in image_px:
+                draw.ellipse((x - DOT, y - DOT, x + DOT, y + DOT), fill=image_colour)
+            for x, y in text_px:
+                draw.line((x - DOT, y - DOT, x + DOT, y + DOT), fill=text_colour, width=2)
+                draw.line((x - DOT, y + DOT, x + DOT, y - DOT), fill=text_colour, width=2)
+            legend_y = box[3] + 2
+            draw.ellipse((x0, legend_y + 2, x0 + 2 * DOT, legend_y + 2 + 2 * DOT), fill=image_colour)
+            draw.text((x0 + 3 * DOT, legend_y), "image", fill=(0, 0, 0), font=font)
+            draw.line((x0 + 60, legend_y + 2, x0 + 60 + 2 * DOT, legend_y + 2 + 2 * DOT), fill=text_colour, width=2)
+            draw.line((x0 + 60, legend_y + 2 + 2 * DOT, x0 + 60 + 2 * DOT, legend_y + 2), fill=text_colour, width=2)
+            draw.text((x0 + 60 + 3 * DOT, legend_y), "text", fill=(0, 0, 0), font=font)
+        top += 2 * LINE + PANEL + LINE + 2 * MARGIN
+    return np.asarray(canvas)
+
+
+def _to_pixels(xy: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Points scaled into `box` (x0, y0, x1, y1) with one scale for both axes, DOT + 2 px inside its edges."""
+    inner = min(box[2] - box[0], box[3] - box[1]) - 2 * (DOT + 2)
+    lo, span = xy.min(axis=0), np.ptp(xy, axis=0).max()
+    scaled = (xy - lo) / (span if span > 0 else 1.0) * inner
+    return np.rint(scaled + np.array([box[0], box[1]]) + DOT + 2).astype(np.int64).tolist()
+
+
+def _title(space: str, name: str, count: int, scores: dict) -> str:
+    what = f"raw CLIP space, {count} images" if space == "raw" else f"DeltaSpace, {count} pairs"
+    return (f"{name}: {what}\ntop-1 i>t {scores['image_to_text_top1']:.2f} t>i {scores['text_to_image_top1']:.2f}"
+            f"  gap {scores['gap']:.3f}")
+
+
+@stage("deltaspace-alignment")
+@torch.no_grad()
+def deltaspace_alignment(*, clip: dict, datasets: dict, codes_root: Path, clip_root: Path, images: int, pairs: int,
+                         seed: int, out: Path, figure: Path, world: str = "mini", threads: int = 1) -> dict:
+    """Test the DeltaSpace claim on held-out images of each dataset; write the JSON report and the t-SNE PNG.
+
+    datasets: {name: {"attributes": its attributes.parquet, "train_count"}}; codes_root/<name> and
+    clip_root/<name>: the dataset's codes and CLIP image-embedding tables (row-aligned). `images`
+    held-out images per dataset (N, fewer if the dataset has fewer), `pairs` random pairs of them (M;
+    M = N gives both spaces the same chance top-1).
+    """
+    from ..models.clip import encode_text
+    from ..world.captions import caption
+    from ..world.probes import pair_deltas, paired_alignment, random_pairs
+    from .fidelity import clip_backbone, true_params
+
+    start = time.time()
+    model = load_clip_spec(clip)
+    report: dict = {"world": world, "clip_backbone": clip_backbone(clip), "seed": int(seed),
+                    "claim": "delta space beats raw space on image->text and text->image top-1 and on the "
+                             "matched-minus-mismatched cosine gap", "datasets": {}}
+    rows = []
+    for name, ds in datasets.items():
+        index, files, emb = heldout_embeddings(Path(codes_root) / name, Path(clip_root) / name, ds["train_count"],
+                                               images)
+        if len(index) < 2:
+            raise DataError(f"{codes_root}/{name}: {len(index)} held-out image(s), the DeltaSpace check needs two")
+        texts = encode_text(model.model, model.tokenizer, caption(true_params(ds["attributes"], files), seed, index))
+        emb = torch.from_numpy(np.ascontiguousarray(emb))
+        vectors = {"raw": (emb, texts), "delta": pair_deltas(emb, texts, random_pairs(seed, len(index), pairs))}
+        scores = {space: paired_alignment(*vectors[space]) for space in SPACES}
+        entry = {"images": len(index), "pairs": int(pairs),
+                 **{space: {k: round(v, 4) for k, v in scores[space].items()} for space in SPACES},
+                 "verdict": verdict(scores["raw"], scores["delta"])}
+        report["datasets"][name] = entry
+        log.info("%s: %s", name, json.dumps(entry))
+        panel = {}
+        for space, (vi, vt) in vectors.items():
+            xy = tsne_2d(torch.cat([vi, vt]), seed, threads)
+            panel[space] = (_title(space, name, len(vi), scores[space]), xy[: len(vi)], xy[len(vi):])
+        rows.append(panel)
+    report["verdict"] = "held" if all(e["verdict"] == "held" for e in report["datasets"].values()) else "not held"
+    report["seconds"] = round(time.time() - start, 1)
+    write_text_atomic(out, json.dumps(report, indent=2))
+    write_png(figure, tsne_figure(f"t-SNE of CLIP features (world {world}, CLIP {report['clip_backbone']}, seed {seed})",
+                                  rows))
+    log.info("DeltaSpace report written to %s (%.1f s): %s", out, report["seconds"], report["verdict"])
+    return {"verdict": report["verdict"], **{f"{n}_{s}_gap": e[s]["gap"] for n, e in report["datasets"].items()
+                                             for s in SPACES}}
