@@ -90,23 +90,25 @@ def tsne_figure(header: str, rows: list[dict]) -> np.ndarray:
             draw.rectangle(box, outline=(160, 160, 160))
             px = _to_pixels(np.concatenate([image_xy, text_xy]), box)
             image_px, text_px = px[: len(image_xy)], px[len(image_xy):]
-            image_colour, text_colour = COLOURS[space]
-            for x, y in image_px:
-                draw.ellipse((x - DOT, y - DOT, x + DOT, y + DOT), fill=image_colour)
-            for x, y in text_px:
-                draw.line((x - DOT, y - DOT, x + DOT, y + DOT), fill=text_colour, width=2)
-                draw.line((x - DOT, y + DOT, x + DOT, y - DOT), fill=text_colour, width=2)
-            legend_y = box[3] + 2
-            draw.ellipse((x0, legend_y + 2, x0 + 2 * DOT, legend_y + 2 + 2 * DOT), fill=image_colour)
-            draw.text((x0 + 3 * DOT, legend_y), "image", fill=(0, 0, 0), font=font)
-            draw.line((x0 + 60, legend_y + 2, x0 + 60 + 2 * DOT, legend_y + 2 + 2 * DOT), fill=text_colour, width=2)
-            draw.line((x0 + 60, legend_y + 2 + 2 * DOT, x0 + 60 + 2 * DOT, legend_y + 2), fill=text_colour, width=2)
-            draw.text((x0 + 60 + 3 * DOT, legend_y), "text", fill=(0, 0, 0), font=font)
+            for kind, points, colour, legend_x in zip(("image", "text"), (image_px, text_px), COLOURS[space], (0, 60)):
+                for x, y in points:
+                    _marker(draw, kind, x, y, colour)
+                _marker(draw, kind, x0 + legend_x + DOT, box[3] + LINE // 2 + 1, colour)  # legend below the panel
+                draw.text((x0 + legend_x + 3 * DOT, box[3] + 2), kind, fill=(0, 0, 0), font=font)
         top += 2 * LINE + PANEL + LINE + 2 * MARGIN
     return np.asarray(canvas)
 
 
-def _to_pixels(xy: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+def _marker(draw, kind: str, x: int, y: int, colour: tuple[int, int, int]) -> None:
+    """An image point as a disc, a text point as a cross."""
+    if kind == "image":
+        draw.ellipse((x - DOT, y - DOT, x + DOT, y + DOT), fill=colour)
+    else:
+        draw.line((x - DOT, y - DOT, x + DOT, y + DOT), fill=colour, width=2)
+        draw.line((x - DOT, y + DOT, x + DOT, y - DOT), fill=colour, width=2)
+
+
+def _to_pixels(xy: np.ndarray, box: tuple[int, int, int, int]) -> list[list[int]]:
     """Points scaled into `box` (x0, y0, x1, y1) with one scale for both axes, DOT + 2 px inside its edges."""
     inner = min(box[2] - box[0], box[3] - box[1]) - 2 * (DOT + 2)
     lo, span = xy.min(axis=0), np.ptp(xy, axis=0).max()

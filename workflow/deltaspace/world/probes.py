@@ -5,7 +5,7 @@
   is the image difference Δi = i2 - i1 (unit embeddings) aligned with the text difference
   Δt = t(prompt) - t("face") of the prompt that asks for that change, more than with the other
   prompts' Δt? Beside it, the same comparison in the raw space, cos(i2, t(prompt)).
-* ``retrieval_scores``, ``paired_alignment``, ``pair_deltas``: the same matching-vs-mismatched
+* ``retrieval_scores``, ``paired_alignment``, ``random_pairs``, ``pair_deltas``: the same matching-vs-mismatched
   comparison for one caption per image (and Δ of random image pairs), as the DeltaSpace stage
   (stages/alignment.py) measures it.
 """
@@ -79,15 +79,19 @@ def retrieval_scores(queries: torch.Tensor, keys: torch.Tensor, targets) -> dict
     """Cosine retrieval: query q (row of `queries`) should find keys[targets[q]] among all `keys`.
 
     "match": mean cosine of each query with its own key; "mismatch": mean cosine with every other
-    key (NaN with a single key); "top1": fraction of queries whose most similar key is their own.
+    key (NaN with a single key); "top1": fraction of queries whose most similar key is their own,
+    ties broken at random (in expectation: a query tied between its own key and k - 1 others, as
+    when two images share a caption, scores 1/k; a zero query, tied with all keys, scores chance).
     Vectors are normalised here, so their scale does not matter.
     """
     cos = F.normalize(queries, dim=-1) @ F.normalize(keys, dim=-1).T
     targets = torch.as_tensor(targets, dtype=torch.long)
     own = F.one_hot(targets, cos.shape[1]).bool()
+    best = cos.max(dim=1, keepdim=True).values
+    hits = (cos[own] >= best[:, 0]).float() / (cos == best).sum(dim=1)
     return {"match": float(cos[own].mean()),
             "mismatch": float(cos[~own].mean()) if cos.shape[1] > 1 else float("nan"),
-            "top1": float((cos.argmax(dim=1) == targets).float().mean())}
+            "top1": float(hits.mean())}
 
 
 def paired_alignment(images: torch.Tensor, texts: torch.Tensor) -> dict[str, float]:
