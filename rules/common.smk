@@ -209,6 +209,25 @@ def fidelity_args():
     return cli_flags(args)
 
 
+def alignment_args(wildcards):
+    """The DeltaSpace check's settings (mini world only: captions are made from the true attributes)."""
+    if not MINI:
+        raise ValueError("report.alignment_images: the DeltaSpace check (deltaspace-alignment) needs the mini "
+                         "world's attributes to caption images; the real world has none")
+    datasets = {name: {"attributes": f"{OUT}/world/{name}/attributes.parquet", "train_count": ds["train_count"]}
+                for name, ds in config["datasets"].items()}
+    return cli_flags({
+        "world": WORLD,
+        "clip": model_spec("clip"),
+        "datasets": datasets,
+        "codes_root": f"{OUT}/codes",
+        "clip_root": f"{OUT}/clip",
+        "images": config["report"]["alignment_images"],
+        "pairs": config["report"]["alignment_pairs"],
+        "seed": config["seed"],
+    })
+
+
 # ---- mini world -----------------------------------------------------------------------------
 
 
@@ -249,6 +268,7 @@ def all_outputs():
     tables = DATASETS + [FAKES]
     outs = [manifest("codes", t) for t in tables] + [manifest("clip", t) for t in tables]
     outs.append(f"{OUT}/reports/fidelity.json")
+    outs += [f"{OUT}/reports/deltaspace.json", f"{OUT}/figures/deltaspace-tsne.png"] if MINI else []
     if config["methods"]:
         outs += ["results/table1.csv", f"{OUT}/models/deltaedit.json"]
         outs += [f"{OUT}/tables/table1-{d}.csv" for d in EVAL_DATASETS]

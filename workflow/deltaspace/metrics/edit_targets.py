@@ -28,11 +28,9 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from ..io.images import uint8_to_tensor
 from ..models.attribute_net import AttributeNet, as_model_input
 from ..world.attributes import Params, replace
 from ..world.renderer import render_uint8
-from .psnr import psnr_db
 
 BATCH = 256
 
@@ -59,12 +57,6 @@ def _check_targets(images: np.ndarray, targets: np.ndarray) -> None:
         raise DataError(f"ideal renders {targets.shape} and edited images {images.shape} differ in shape")
 
 
-def target_psnr(images: np.ndarray, targets: np.ndarray) -> float:
-    """Mean PSNR (dB, [0, 1] images, capped at 100) of uint8 images (N, H, W, 3) against their ideal renders."""
-    _check_targets(images, targets)
-    return float(psnr_db(uint8_to_tensor(images), uint8_to_tensor(targets)).mean())
-
-
 def _activations(net: AttributeNet, images: np.ndarray) -> list[torch.Tensor]:
     """Each conv block's output, unit-normalised over channels at every position (as LPIPS does)."""
     x, out = as_model_input(images, net.size), []
@@ -88,8 +80,3 @@ def perceptual_distances(net: AttributeNet, images: np.ndarray, targets: np.ndar
     finally:
         net.train(was_training)
     return np.concatenate(parts) if parts else np.zeros(0)
-
-
-def target_distance(net: AttributeNet, images: np.ndarray, targets: np.ndarray) -> float:
-    """Mean perceptual distance of uint8 images (N, H, W, 3) to their ideal renders (see the module docstring)."""
-    return float(perceptual_distances(net, images, targets).mean())

@@ -149,8 +149,16 @@ def _ground_truth_backbone(context: MetricContext) -> str:
     return "mini-attribute-net" if context.has_ground_truth else "not applicable (no ground truth)"
 
 
+def _pooled_psnr_statistic(a: np.ndarray, b: np.ndarray) -> Statistic:
+    """PSNR of the mean squared error over the (weighted) images. Unlike the mean of per-image PSNRs,
+    images already equal to their target (infinite PSNR, capped at 100 dB) do not swamp the mean."""
+    mse = 10.0 ** (-psnr_db(uint8_to_tensor(a), uint8_to_tensor(b)).double().numpy() / 10)
+    mean_mse = per_image_mean(mse)
+    return lambda weights: -10.0 * np.log10(np.maximum(mean_mse(weights), 1e-10))
+
+
 def _target_psnr(originals, edited, context) -> Statistic | None:
-    return None if context.targets is None else _psnr_statistic(edited, context.targets)
+    return None if context.targets is None else _pooled_psnr_statistic(edited, context.targets)
 
 
 def _target_distance(originals, edited, context) -> Statistic | None:
