@@ -270,7 +270,7 @@ def all_outputs():
     outs.append(f"{OUT}/reports/fidelity.json")
     outs += [f"{OUT}/reports/deltaspace.json", f"{OUT}/figures/deltaspace-tsne.png"] if MINI else []
     if config["methods"]:
-        outs += ["results/table1.csv", f"{OUT}/models/deltaedit.json"]
+        outs += ["results/table1.csv", "results/claims.md", f"{OUT}/models/deltaedit.json"]
         outs += [f"{OUT}/tables/table1-{d}.csv" for d in EVAL_DATASETS]
     return outs
 
@@ -419,6 +419,14 @@ def figure_args(wildcards):
         "generator": model_spec("generator"),
         "world": WORLD,
         "dataset": wildcards.dataset,
+    })
+
+
+def claims_args():
+    return cli_flags({
+        "results": {d: [f"{OUT}/metrics/{d}/{m}.jsonl" for m in METHODS] for d in EVAL_DATASETS},
+        "methods": METHODS,
+        "world": WORLD,
     })
 
 

@@ -37,3 +37,34 @@ rule table1:
         log_path("table1"),
     shell:
         "cp {input:q} {output:q} 2> {log:q}"
+
+
+rule claims:
+    localrule: True  # seconds of work: on a cluster it runs on the submitting machine, never queued
+    input:
+        [f"{OUT}/metrics/{d}/{m}.jsonl" for d in EVAL_DATASETS for m in METHODS],
+    output:
+        report(f"{OUT}/claims.md", category="Tables"),
+    params:
+        args=claims_args(),
+    log:
+        log_path("claims"),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "deltaspace claims {params.args} --out {output:q} > {log:q} 2>&1"
+
+
+# results/claims.md: the claims of the world last run, beside results/table1.csv.
+rule claims_latest:
+    localrule: True
+    input:
+        f"{OUT}/claims.md",
+    output:
+        "results/claims.md",
+    log:
+        log_path("claims_latest"),
+    shell:
+        "cp {input:q} {output:q} 2> {log:q}"

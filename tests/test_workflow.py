@@ -159,6 +159,14 @@ def test_metrics_and_table1(runs):
         per_prompt = pd.read_csv(runs[0] / "tables" / f"table1-{dataset}-per-prompt.csv")
         assert set(METHODS) <= set(per_prompt["method"])
         assert len(per_prompt) == per_prompt["method"].nunique() * len(PROMPTS)
+    # the paper's claims, judged on both evaluated datasets; the no-edit reference is no rival
+    claims = (runs[0].parent / "claims.md").read_text()
+    for dataset in EVAL_IMAGES:
+        assert f"## Table 1 claims ({dataset})" in claims
+    assert "DeltaEdit-G better than StyleCLIP-GD rho=3 on fid |" in claims and "no-edit" not in claims
+    assert re.search(r"\| (held|not held|within noise) \|", claims)
+    # the no-edit reference row (the inversion alone) is measured like every method
+    assert table.loc["no-edit", "status"] == "measured"
 
 
 def test_two_runs_give_identical_edits_and_metrics(runs):

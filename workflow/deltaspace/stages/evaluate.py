@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import torch
 
 from ..cli import stage
 from ..errors import DataError
+from ..io.atomic import write_text_atomic
 from ..io.images import decode_pngs
 from ..io.shards import read_manifest, read_shard
 
@@ -44,7 +44,6 @@ def evaluate(*, evaluation_set: Path, edits: Path, prompts: list, source: str, m
     from ..metrics.registry import METRICS, load_metric_nets, metric_statistics
     from .editing import evaluation_params, prompts_from_config, read_edits
 
-    torch.set_num_threads(threads)
     start = time.time()
     table = read_shard(evaluation_set)
     originals = decode_pngs(table["image"], f"{evaluation_set}:image")
@@ -73,12 +72,10 @@ def evaluate(*, evaluation_set: Path, edits: Path, prompts: list, source: str, m
             "images": len(originals), "metrics": values, "backbones": backbones, "bootstrap": resampled,
             "edit_seconds": edit_info.get("seconds_per_prompt", {}).get(prompt.name),
             "method_settings": edit_info.get("settings"),
+            # what the method did with the prompt, e.g. how many S channels it kept (0: the edit changed nothing)
+            "prompt_info": edit_info.get("prompt_info", {}).get(prompt.name, {}),
         })
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    os.replace(tmp, out)
+    write_text_atomic(out, "".join(json.dumps(line) + "\n" for line in lines))
     summary = {"method": method, "dataset": dataset, "prompts": len(lines), "seconds": round(time.time() - start, 1),
                "bootstrap": bootstrap, "bootstrap_seconds": round(bootstrap_seconds, 1)}
     log.info("evaluated %s", summary)

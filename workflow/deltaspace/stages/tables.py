@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from ..cli import stage
+from ..io.atomic import atomic_path, write_text_atomic
 from ..io.shards import write_manifest
 
 log = logging.getLogger(__name__)
 
 
 def write_csv(frame, out: Path) -> None:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    frame.to_csv(tmp, index=False, float_format="%.6g")  # significant digits: KID is ~1e-3 on Inception features
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6g")  # significant digits: KID is ~1e-3 on Inception features
 
 
 @stage("table1")
@@ -32,6 +29,28 @@ def table1(*, results: list, dataset: str, methods: list, out: Path, per_prompt:
     write_csv(build_table1_per_prompt(results, dataset, list(methods)), per_prompt)
     log.info("table 1:\n%s", table.to_string(index=False))
     return {"rows": len(table), "out": str(out), "per_prompt": str(per_prompt)}
+
+
+@stage("claims")
+def claims(*, results: dict, methods: list, world: str, out: Path) -> dict:
+    """results/<world>/claims.md: each claim of the paper's Table 1 judged on every evaluated dataset
+    (`results`: {dataset: [JSON lines files]}) as held / not held / within noise, with the numbers."""
+    from ..tables.claims import claims_markdown, table1_claims
+    from ..tables.table1 import read_results
+
+    sections, counts = [], {}
+    for dataset, paths in results.items():
+        judged = table1_claims(read_results([Path(p) for p in paths]), dataset, list(methods))
+        sections.append(claims_markdown(judged, dataset))
+        counts[dataset] = judged["verdict"].value_counts().to_dict() if not judged.empty else {}
+    header = (f"# The paper's claims, measured ({world} world)\n\n"
+              "Each claim compares DeltaEdit-G with one other row of the paper's Table 1 on one metric. Its verdict "
+              "comes from the 95% bootstrap interval of the paired difference over the evaluation images (the same "
+              "resamples for both rows): *held* when the interval lies on the claimed side of 0, *not held* when "
+              "it lies on the other side, *within noise* when it contains 0. The interval covers the choice of "
+              "evaluation images, not the training seeds (results/table1-seeds.csv, where built).\n\n")
+    write_text_atomic(out, header + "\n".join(sections))
+    return {"out": str(out), "verdicts": counts}
 
 
 @stage("table-manifest")
