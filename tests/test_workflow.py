@@ -165,6 +165,14 @@ def test_metrics_and_table1(runs):
         assert f"## Table 1 claims ({dataset})" in claims
     assert "DeltaEdit-G better than StyleCLIP-GD rho=3 on fid |" in claims and "no-edit" not in claims
     assert re.search(r"\| (held|not held|within noise) \|", claims)
+    # the R_s-masked edit keeps some channels for every prompt and so changes the image, differently per prompt
+    for dataset in EVAL_IMAGES:
+        lines = [json.loads(x) for x in (runs[0] / "metrics" / dataset / "deltaedit.jsonl").read_text().splitlines()]
+        assert all(0 < x["prompt_info"]["channels_kept"] < x["prompt_info"]["channels"] for x in lines)
+        edits = [pq.read_table(runs[0] / "edits" / dataset / "deltaedit" / f"{p}.parquet")["image"].to_pylist()
+                 for p in PROMPTS]
+        noedit = pq.read_table(runs[0] / "edits" / dataset / "no-edit" / f"{PROMPTS[0]}.parquet")["image"].to_pylist()
+        assert edits[0] != edits[1] and edits[0] != noedit
     # the no-edit reference row (the inversion alone) is measured like every method
     assert table.loc["no-edit", "status"] == "measured"
 
@@ -186,13 +194,17 @@ def test_edit_command_edits_one_image(runs, tmp_path):
     from deltaspace.io.images import load_image
 
     image = runs[0] / "world" / "mini-ffhq" / "images" / "000090.png"
-    out = tmp_path / "edited.png"
-    proc = subprocess.run([sys.executable, "-m", "deltaspace", "edit", "--image", str(image), "--target",
-                           "face with red hair", "--bundle", str(runs[0] / "models" / "deltaedit.json"),
-                           "--out", str(out)], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    edited = load_image(out, 32)
-    assert edited.shape == (32, 32, 3) and not np.array_equal(edited, load_image(image, 32))
+    outs = {}
+    for target in ("face with red hair", "face with eyeglasses"):
+        out = outs[target] = tmp_path / "new" / "folder" / f"{target}.png"  # missing folders are made
+        proc = subprocess.run([sys.executable, "-m", "deltaspace", "edit", "--image", str(image), "--target",
+                               target, "--bundle", str(runs[0] / "models" / "deltaedit.json"),
+                               "--out", str(out)], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert '"channels_kept": 0' not in proc.stderr and '"channels_kept"' in proc.stderr  # its summary line
+    edited = {target: load_image(out, 32) for target, out in outs.items()}
+    assert edited["face with red hair"].shape == (32, 32, 3)
+    assert not np.array_equal(edited["face with red hair"], edited["face with eyeglasses"])
     proc = subprocess.run([sys.executable, "-m", "deltaspace", "edit", "--image", str(image), "--target", "x",
                            "--bundle", str(tmp_path / "none.json"), "--out", str(out)],
                           capture_output=True, text=True, timeout=300)

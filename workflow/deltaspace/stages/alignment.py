@@ -44,7 +44,8 @@ def verdict(raw: dict, delta: dict) -> str:
     return "held" if better else "not held"
 
 
-def heldout_embeddings(codes_dir: Path, clip_dir: Path, train_count: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def heldout_embeddings(codes_dir: Path, clip_dir: Path, train_count: int,
+                       n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(index, file, CLIP image embedding) of the first n held-out images of a dataset."""
     from .fidelity import heldout_codes
 
@@ -166,8 +167,8 @@ def deltaspace_alignment(*, clip: dict, datasets: dict, codes_root: Path, clip_r
     report["verdict"] = "held" if all(e["verdict"] == "held" for e in report["datasets"].values()) else "not held"
     report["seconds"] = round(time.time() - start, 1)
     write_text_atomic(out, json.dumps(report, indent=2))
-    write_png(figure, tsne_figure(f"t-SNE of CLIP features (world {world}, CLIP {report['clip_backbone']}, seed {seed})",
-                                  rows))
+    header = f"t-SNE of CLIP features (world {world}, CLIP {report['clip_backbone']}, seed {seed})"
+    write_png(figure, tsne_figure(header, rows))
     log.info("DeltaSpace report written to %s (%.1f s): %s", out, report["seconds"], report["verdict"])
     return {"verdict": report["verdict"], **{f"{n}_{s}_gap": e[s]["gap"] for n, e in report["datasets"].items()
                                              for s in SPACES}}
