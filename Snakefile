@@ -21,6 +21,7 @@ include: "rules/alignment.smk"
 include: "rules/editing.smk"
 include: "rules/evaluation.smk"
 include: "rules/tables.smk"
+include: "rules/sweep.smk"
 
 
 rule all:

@@ -15,8 +15,9 @@ and prints per colour value the PSNR (dB) to render(z') and the share of the edi
 colour actually changes are used.
 
 With --attribute-net it also runs the fidelity report's S-expressiveness check
-(world/expressiveness.py) for every evaluation prompt of config/config.yaml on G's own codes of
-`--oracle-images` z, and prints its oracle accuracies and time.
+(world/expressiveness.py: best S code per image, and best single S direction per prompt) for every
+evaluation prompt of config/config.yaml on G's own codes of `--oracle-images` z, and prints its
+oracle accuracies and time.
 """
 
 from __future__ import annotations
@@ -123,11 +124,12 @@ def main(argv=None) -> dict:
     if args.attribute_net:
         res = out["oracle"] = oracle_figures(G, args.attribute_net, args.oracle_images, args.steps, args.seed,
                                              args.prior, args.style)
-        print(f"S-expressiveness oracle ({res['images']} z, {res['steps']} steps, {res['seconds']} s): "
-              f"min accuracy {res['min_accuracy']:.3f}, passes {res['passes']}")
+        print(f"S-expressiveness oracle ({res['images']} z, {res['steps']} steps, {res['seconds']} s): min accuracy "
+              f"{res['min_accuracy']:.3f} per image, {res['min_shared_accuracy']:.3f} shared; passes {res['passes']}")
+        print(f"  {'prompt':<18} {'per image':>9} {'shared':>7} {'no-edit':>7} {'ideal':>6}   PSNR dB per image / shared")
         for key, row in res["prompts"].items():
-            print(f"  {key:<18} accuracy {row['accuracy']:.3f}  no-edit {row['no_edit_rate']:.3f}  "
-                  f"ideal {row['ideal_accuracy']:.3f}  PSNR {row['psnr_db']:.2f} dB")
+            print(f"  {key:<18} {row['accuracy']:9.3f} {row['shared_accuracy']:7.3f} {row['no_edit_rate']:7.3f} "
+                  f"{row['ideal_accuracy']:6.3f}   {row['psnr_db']:.2f} / {row['shared_psnr_db']:.2f}")
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
     return out

@@ -27,6 +27,7 @@ wildcard_constraints:
     mapper="|".join(config["mappers"]) or "(?!)",
     table="|".join(DATASETS + [FAKES]),
     part=r"\d{5}",
+    replicate=r"(\.seed[1-9]\d*)?",  # training replicate k > 0 of the seeds target ("": the ordinary run)
     kind="codes|clip",
 
 
@@ -302,46 +303,76 @@ def mapper_inputs(wildcards):
     return [manifest(kind, t) for t in TRAIN_DATASETS + [FAKES] for kind in ("codes", "clip")]
 
 
+# Training replicates (the seeds target, results/table1-seeds.csv): replicate k trains every trained artefact
+# (methods.base.TRAINED_ARTEFACTS) with seed `seed` + k. Its files carry the suffix ".seed<k>" after the mapper's or
+# method's name (the {replicate} wildcard); replicate 0 is the ordinary run, its files have no suffix.
+SEEDS = config["evaluation"]["seeds"]
+
+
+def replicate_suffix(k):
+    return f".seed{k}" if k else ""
+
+
+def replicate_seed(replicate):
+    """The training seed of a replicate suffix: `seed` for "", `seed` + k for ".seed<k>"."""
+    return config["seed"] + int(replicate.removeprefix(".seed") or 0)
+
+
 def mapper_args(wildcards):
     settings = config["mappers"][wildcards.mapper]
     return cli_flags({
         "tables": mapper_tables(),
         "generator": model_spec("generator"),
-        "seed": config["seed"],
+        "seed": replicate_seed(wildcards.replicate),
         **settings,
     })
 
 
-def mapper_checkpoint(name):
-    return f"{OUT}/models/mappers/{name}.pt"
+def mapper_checkpoint(name, replicate=""):
+    return f"{OUT}/models/mappers/{name}{replicate}.pt"
 
 
-def artefact_path(ref):
-    """Path of a workflow artefact a method kind reads (methods.base.ARTEFACTS)."""
+def artefact_path(ref, replicate=""):
+    """Path of a workflow artefact a method kind reads (methods.base.ARTEFACTS), of a training replicate."""
     artefact, _, name = ref.partition(":")
     if artefact == "mapper":
-        return mapper_checkpoint(name)
+        return mapper_checkpoint(name, replicate)
     return {"relevance": f"{OUT}/relevance/rs.npy", "style_stats": f"{OUT}/relevance/s_stats.npz"}[artefact]
 
 
-def method_spec(name):
-    """What the edit stage needs to build a method: its kind, settings, input files and models."""
+def method_declaration(name):
+    """A method's kind (methods.base.MethodKind) and settings (its config entry without `kind`)."""
     method = config["methods"][name]
-    kind = method_kind(method["kind"])
-    settings = {k: v for k, v in method.items() if k != "kind"}
-    inputs = {role: artefact_path(ref) for role, ref in kind.artefacts(settings).items()}
-    return {"name": name, "kind": method["kind"], "settings": settings, "inputs": inputs,
+    return method_kind(method["kind"]), {k: v for k, v in method.items() if k != "kind"}
+
+
+def method_spec(name, replicate=""):
+    """What the edit stage needs to build a method: its kind, settings, input files and models."""
+    kind, settings = method_declaration(name)
+    inputs = {role: artefact_path(ref, replicate) for role, ref in kind.artefacts(settings).items()}
+    return {"name": name, "kind": config["methods"][name]["kind"], "settings": settings, "inputs": inputs,
             "generator": model_spec("generator"), "clip": model_spec("clip")}
 
 
 def method_inputs(wildcards):
     """Files a method's edit job reads besides the models (declared by its kind)."""
-    return method_spec(wildcards.method)["inputs"]
+    return method_spec(wildcards.method, wildcards.replicate)["inputs"]
+
+
+def retrained_artefacts():
+    """{method: [trained artefacts it reads]} of the methods the seeds target retrains (the others read none)."""
+    retrained = {}
+    for name in METHODS:
+        kind, settings = method_declaration(name)
+        refs = list(kind.trained_artefacts(settings).values())
+        if refs:
+            retrained[name] = refs
+    return retrained
 
 
 def edit_args(wildcards):
     return cli_flags({
-        "method": method_spec(wildcards.method),
+        "method": method_spec(wildcards.method, wildcards.replicate),
         "prompts": config["evaluation"]["prompts"],
         "source": config["editing"]["source"],
         "batch_size": config["editing"]["batch_size"],
@@ -378,7 +409,7 @@ def figure_paths(wildcards):
 
 
 def bundle_inputs(wildcards):
-    inputs = method_inputs(Namespace(method=bundle_method()))
+    inputs = method_inputs(Namespace(method=bundle_method(), replicate=""))
     return {**inputs, "generator": model_checkpoint("generator"), "encoder": model_checkpoint("encoder"), "clip": model_checkpoint("clip")}
 
 
@@ -436,3 +467,69 @@ def table1_args(wildcards):
         "dataset": wildcards.dataset,
         "methods": METHODS,
     })
+
+
+def seed_results(dataset):
+    """The evaluate stage's results of each training replicate k (the seeds target): every method's for
+    k = 0 (the ordinary run), the retrained methods' for k > 0 (the others are the same for every seed)."""
+    retrained = retrained_artefacts()
+    return [[f"{OUT}/metrics/{dataset}/{m}{replicate_suffix(k)}.jsonl" for m in (retrained if k else METHODS)]
+            for k in range(SEEDS)]
+
+
+def seed_results_inputs(wildcards):
+    return sum(seed_results(wildcards.dataset), [])
+
+
+def table1_seeds_args(wildcards):
+    return cli_flags({
+        "results": seed_results(wildcards.dataset),
+        "dataset": wildcards.dataset,
+        "methods": METHODS,
+        "retrained": retrained_artefacts(),
+        "seeds": [replicate_seed(replicate_suffix(k)) for k in range(SEEDS)],
+    })
+
+
+# ---- strength sweep (a separate target, not part of all_outputs: rules/sweep.smk) -------------------
+
+SWEEP_METHODS = list(config["sweep"]["methods"])
+
+
+def sweep_inputs(wildcards):
+    """Files a method's sweep job reads besides the models: its kind's artefacts (of the ordinary run) and the
+    metric nets."""
+    return {**method_spec(wildcards.method)["inputs"], **metric_net_inputs(wildcards)}
+
+
+def sweep_args(wildcards):
+    return cli_flags({
+        "method": method_spec(wildcards.method),
+        "scales": config["sweep"]["scales"],
+        "images": config["sweep"]["images"],
+        "prompts": config["evaluation"]["prompts"],
+        "source": config["editing"]["source"],
+        "batch_size": config["editing"]["batch_size"],
+        "nets": metric_nets(),
+        "world": WORLD,
+        "dataset": wildcards.dataset,
+        "bootstrap": config["evaluation"]["bootstrap"],
+        "seed": config["seed"],
+    })
+
+
+def sweep_paths(wildcards):
+    """Every swept method's results on a dataset, in the order of sweep.methods."""
+    return [f"{OUT}/sweeps/{wildcards.dataset}/{m}.jsonl" for m in SWEEP_METHODS]
+
+
+def tradeoff_args(wildcards):
+    return cli_flags({"sweeps": sweep_paths(wildcards), "dataset": wildcards.dataset, "world": WORLD})
+
+
+def sweep_outputs():
+    """The `sweep` target: the trade-off figure, table and claim of sweep.dataset (none without methods)."""
+    if not SWEEP_METHODS:
+        return []
+    d = config["sweep"]["dataset"]
+    return [f"{OUT}/figures/tradeoff-{d}.png", f"{OUT}/tables/tradeoff-{d}.csv", f"{OUT}/tables/tradeoff-claims-{d}.md"]

@@ -31,13 +31,13 @@ rule train_delta_mapper:
         tables=mapper_inputs,
         generator=model_checkpoint("generator"),
     output:
-        mapper_checkpoint("{mapper}"),
+        mapper_checkpoint("{mapper}", "{replicate}"),  # replicate: "" or ".seed<k>", trained with seed + k
     params:
         args=mapper_args,
     log:
-        log_path("train_delta_mapper/{mapper}"),
+        log_path("train_delta_mapper/{mapper}{replicate}"),
     benchmark:
-        bench_path("train_delta_mapper/{mapper}")
+        bench_path("train_delta_mapper/{mapper}{replicate}")
     priority: CRITICAL_PATH
     threads: config["threads"]
     resources:
@@ -72,13 +72,13 @@ rule edit_images:
         generator=model_checkpoint("generator"),
         clip=model_checkpoint("clip"),
     output:
-        directory(f"{OUT}/edits/{{dataset}}/{{method}}"),
+        directory(f"{OUT}/edits/{{dataset}}/{{method}}{{replicate}}"),  # with the mappers of that replicate
     params:
         args=edit_args,
     log:
-        log_path("edit_images/{dataset}/{method}"),
+        log_path("edit_images/{dataset}/{method}{replicate}"),
     benchmark:
-        bench_path("edit_images/{dataset}/{method}")
+        bench_path("edit_images/{dataset}/{method}{replicate}")
     # one job per dataset x method: parallel jobs use the cores better than a second thread per job
     # (synthesis at batch 256 and PNG encoding gain little from it)
     threads: 1

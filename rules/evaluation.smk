@@ -41,15 +41,15 @@ rule evaluate:
     input:
         unpack(metric_net_inputs),
         evaluation_set=f"{OUT}/evaluation/{{dataset}}.parquet",
-        edits=f"{OUT}/edits/{{dataset}}/{{method}}",
+        edits=f"{OUT}/edits/{{dataset}}/{{method}}{{replicate}}",
     output:
-        f"{OUT}/metrics/{{dataset}}/{{method}}.jsonl",
+        f"{OUT}/metrics/{{dataset}}/{{method}}{{replicate}}.jsonl",
     params:
         args=evaluate_args,
     log:
-        log_path("evaluate/{dataset}/{method}"),
+        log_path("evaluate/{dataset}/{method}{replicate}"),
     benchmark:
-        bench_path("evaluate/{dataset}/{method}")
+        bench_path("evaluate/{dataset}/{method}{replicate}")
     # one job per dataset x method; a second thread gives 1.13x (53 s -> 47 s for 1,000 images x 10
     # prompts on 2 cores), two one-thread jobs side by side 1.8x
     threads: 1

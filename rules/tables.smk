@@ -39,6 +39,39 @@ rule table1:
         "cp {input:q} {output:q} 2> {log:q}"
 
 
+# The seed spread of Table 1 (a separate target: two more trainings of each mapper with the default 3 seeds):
+# every retrained method measured with each training seed (evaluation.seeds), mean and standard deviation
+# over the seeds per metric, beside the bootstrap interval over images.
+rule table1_seeds_dataset:
+    localrule: True  # seconds of work: on a cluster it runs on the submitting machine, never queued
+    input:
+        seed_results_inputs,
+    output:
+        f"{OUT}/tables/table1-seeds-{{dataset}}.csv",
+    params:
+        args=table1_seeds_args,
+    log:
+        log_path("table1_seeds/{dataset}"),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "deltaspace table1-seeds {params.args} --out {output:q} > {log:q} 2>&1"
+
+
+rule table1_seeds:
+    localrule: True
+    input:
+        f"{OUT}/tables/table1-seeds-{config['evaluation']['table1_dataset']}.csv",
+    output:
+        report("results/table1-seeds.csv", category="Tables"),
+    log:
+        log_path("table1_seeds"),
+    shell:
+        "cp {input:q} {output:q} 2> {log:q}"
+
+
 rule claims:
     localrule: True  # seconds of work: on a cluster it runs on the submitting machine, never queued
     input:

@@ -167,3 +167,81 @@ def write_fake_inception(path: Path) -> Path:
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated; clean-fid ships TorchScript
         torch.jit.script(FakeInception()).save(str(path))
     return path
+
+
+# A toy kind as a user would write it: one module, named by its dotted path in the config. It reads
+# one workflow artefact (the S statistics) and shifts every S channel by `shift` of its std (its strength
+# setting: a strength sweep multiplies it).
+TOY_MODULE = '''
+from deltaspace.methods import EditingMethod, MethodKind
+
+
+class Shift(EditingMethod):
+    kind = "toylab.shift"
+
+    def __init__(self, G, std, shift):
+        self.G, self.std, self.shift = G, std, shift
+
+    def edit(self, batch, prompt):
+        return self.G.synthesis(batch.s + self.shift * self.std, batch.s_rgb, noise_mode="const")
+
+    def prompt_info(self, prompt):
+        return {"channels_kept": 0 if self.shift == 0 else int(self.std.numel()), "channels": int(self.std.numel())}
+
+
+def build(spec):
+    import numpy as np
+    import torch
+    from deltaspace.models.loading import load_generator_spec
+
+    G, _ = load_generator_spec(spec["generator"])
+    std = torch.from_numpy(np.load(spec["inputs"]["stats"])["std"])
+    return Shift(G, std, spec["settings"]["shift"])
+
+
+KIND = MethodKind(
+    name="toylab.shift",
+    settings={"shift": {"type": "number", "default": 0.5}},
+    inputs=lambda settings: {"stats": "style_stats"},
+    strength="shift",
+    build=build,
+)
+'''
+
+
+@pytest.fixture
+def toy_kind(tmp_path, monkeypatch):
+    package = tmp_path / "plugins" / "toylab"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "shift.py").write_text(TOY_MODULE)
+    for name in [m for m in sys.modules if m == "toylab" or m.startswith("toylab.")]:
+        monkeypatch.delitem(sys.modules, name)  # another test's copy of the package
+    monkeypatch.syspath_prepend(str(tmp_path / "plugins"))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "plugins"))
+    return "toylab.shift"
+
+
+def tiny_world(tmp_path, n=5):
+    """A random tiny generator, its S statistics and an evaluation set of its own renders:
+    (generator spec, the renders uint8 (n, 16, 16, 3)); files g.pt, s_stats.npz, eval.parquet in tmp_path."""
+    import numpy as np
+
+    from deltaspace.io.images import encode_png, tensor_to_uint8
+    from deltaspace.io.shards import write_shard
+    from deltaspace.models.stylegan2 import Generator, save_generator
+
+    torch.manual_seed(0)
+    G = Generator(16, style_dim=16, n_mlp=1, channels={4: 8, 8: 8, 16: 8}).eval()
+    save_generator(tmp_path / "g.pt", G, torch.zeros(16))
+    z = torch.randn(n, 16)
+    wplus = G.wplus_from_z(z)
+    with torch.no_grad():
+        s, s_rgb = G.styles_from_wplus(wplus)
+        images = tensor_to_uint8(G.synthesis(s, s_rgb, noise_mode="const"))
+    np.savez(tmp_path / "s_stats.npz", mean=s.mean(0).numpy(), std=s.std(0).numpy())
+    write_shard(tmp_path / "eval.parquet", {
+        "index": np.arange(n), "s": s.numpy(), "s_rgb": s_rgb.numpy(), "wplus": wplus.flatten(1).detach().numpy(),
+        "embedding": np.ones((n, 4), dtype=np.float32) / 2, "image": [encode_png(x) for x in images]})
+    generator = {"format": "deltaspace", "checkpoint": str(tmp_path / "g.pt")}
+    return generator, images

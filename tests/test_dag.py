@@ -7,10 +7,10 @@ import sys
 from conftest import REPO
 
 
-def dry_run(tmp_path, *args: str) -> str:
-    """The plan of `snakemake -n -p --cores 2 ARGS` with the default config (nothing exists yet)."""
+def dry_run(tmp_path, *args: str, configfile=REPO / "config" / "config.yaml") -> str:
+    """The plan of `snakemake -n -p --cores 2 ARGS` with the default config, or `configfile` (nothing exists yet)."""
     proc = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-                           "--directory", str(tmp_path), "--configfile", str(REPO / "config" / "config.yaml"),
+                           "--directory", str(tmp_path), "--configfile", str(configfile),
                            "-n", "-p", "--cores", "2", *args],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -116,7 +116,8 @@ def test_editing_config_defaults(test_config):
     config = validate_config(copy.deepcopy(test_config))
     assert config["evaluation"]["table1_dataset"] == "mini-ffhq"
     assert config["editing"] == {"source": "face", "batch_size": 256}
-    assert (config["methods"]["deltaedit"]["threshold"], config["methods"]["deltaedit"]["strength"]) == (0.03, 1.0)
+    assert (config["methods"]["deltaedit"]["threshold"], config["methods"]["deltaedit"]["strength"]) == (0.005, 1.0)
+    assert (config["methods"]["deltaedit-no-rs"]["threshold"], config["methods"]["deltaedit-no-rs"]["strength"]) == (0.03, 1.0)
     wplus = config["methods"]["deltaedit-wplus"]
     assert (wplus["mapper"], wplus["kind"], wplus["relevance"]) == ("wplus", "deltaedit", False)
 

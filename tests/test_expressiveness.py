@@ -35,11 +35,11 @@ class NearestIdeal:
 
 @pytest.fixture(scope="module")
 def generators(tmp_path_factory):
-    """Tiny generators distilled with constant and with free toRGB styles (a few seconds in all)."""
+    """Tiny generators distilled with constant and with free toRGB styles (~23 and ~25 dB, 8 s in all)."""
     out = {}
-    for mode, steps in (("constant", 100), ("free", 300)):
+    for mode in ("constant", "free"):
         path = tmp_path_factory.mktemp("expressiveness") / f"{mode}.pt"
-        train_generator(path, arch=ARCH, steps=steps, batch_size=16, lr=0.02, seed=0, eval_count=16, threads=1,
+        train_generator(path, arch=ARCH, steps=300, batch_size=16, lr=0.05, seed=0, eval_count=16, threads=1,
                         latent_avg_count=64, torgb_styles=mode)
         out[mode] = load_generator(path, "generator")[0]
     return out
@@ -63,21 +63,27 @@ def test_colour_is_expressible_through_s_only_with_constant_torgb_styles(generat
     assert result["images"] == 8 and result["steps"] == 50
     for key, entry in result["prompts"].items():
         attribute, value = key.split("=")
-        assert 0.0 <= entry["no_edit_rate"] <= 1.0 and 0.0 <= entry["accuracy"] <= 1.0
+        assert 0.0 <= entry["no_edit_rate"] <= 1.0
         assert entry["no_edit_rate"] == pytest.approx(np.mean(params[attribute] == attributes.value_index(attribute, value)))
-        assert entry["ideal_accuracy"] == 1.0 and np.isfinite(entry["psnr_db"])
-        assert entry["accuracy"] >= 0.9 and entry["accuracy"] > entry["no_edit_rate"]
-    assert result["passes"] and result["min_accuracy"] == min(e["accuracy"] for e in result["prompts"].values())
+        assert entry["ideal_accuracy"] == 1.0 and np.isfinite(entry["psnr_db"]) and np.isfinite(entry["shared_psnr_db"])
+        for kind in ("accuracy", "shared_accuracy"):
+            assert 0.0 <= entry[kind] <= 1.0
+            assert result[f"min_{kind}"] == min(e[kind] for e in result["prompts"].values())
+        assert entry["accuracy"] >= 0.9 and entry["accuracy"] > entry["no_edit_rate"]  # the best S code per image
+        # one direction for all images fits them no better than a code per image
+        assert entry["shared_psnr_db"] < entry["psnr_db"]
+    assert result["passes"] == (min(result["min_accuracy"], result["min_shared_accuracy"]) >= 0.9)
     # the check leaves the generator as it was
     assert all(torch.equal(before[k], v) for k, v in G.state_dict().items())
     assert [p.requires_grad for p in G.parameters()] == flags
 
 
-def test_hair_colour_held_in_free_torgb_styles_is_out_of_reach_of_s(generators):
-    # trained with free toRGB styles, the generator puts part of the hair colour there: the S-only
-    # oracle (toRGB styles held at the original's) misses it on some images
+def test_hair_colour_held_in_free_torgb_styles_is_out_of_reach_of_an_s_direction(generators):
+    # trained with free toRGB styles, the generator puts part of the hair colour there: no single
+    # S direction (toRGB styles held at the originals') turns every image's hair to the colour
     _, free = _check(generators["free"])
     _, constant = _check(generators["constant"])
     hair = ("hair_color=red", "hair_color=blond")
-    assert min(free["prompts"][k]["accuracy"] for k in hair) < min(constant["prompts"][k]["accuracy"] for k in hair)
-    assert not free["passes"] and free["min_accuracy"] < 0.9
+    worst = {name: min(r["prompts"][k]["shared_accuracy"] for k in hair) for name, r in (("free", free), ("constant", constant))}
+    assert worst["free"] < 0.5 < worst["constant"]
+    assert not free["passes"]

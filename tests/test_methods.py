@@ -14,62 +14,13 @@ import yaml
 
 from deltaspace.config import validate_config
 from deltaspace.errors import ConfigError
-from deltaspace.io.images import decode_pngs, encode_png, tensor_to_uint8
-from deltaspace.io.shards import read_manifest, read_shard, write_shard
+from deltaspace.io.images import decode_pngs, tensor_to_uint8
+from deltaspace.io.shards import read_manifest, read_shard
 from deltaspace.methods import build_method, method_kind, method_kinds
-from deltaspace.models.stylegan2 import Generator, save_generator
 
-from conftest import REPO, TINY_CONFIG, snakemake_command
+from conftest import REPO, TINY_CONFIG, snakemake_command, tiny_world
 
-# A toy kind as a user would write it: one module, named by its dotted path in the config. It reads
-# one workflow artefact (the S statistics) and shifts every S channel by `shift` of its std.
-TOY_MODULE = '''
-from deltaspace.methods import EditingMethod, MethodKind
-
-
-class Shift(EditingMethod):
-    kind = "toylab.shift"
-
-    def __init__(self, G, std, shift):
-        self.G, self.std, self.shift = G, std, shift
-
-    def edit(self, batch, prompt):
-        return self.G.synthesis(batch.s + self.shift * self.std, batch.s_rgb, noise_mode="const")
-
-    def prompt_info(self, prompt):
-        return {"channels_kept": 0 if self.shift == 0 else int(self.std.numel()), "channels": int(self.std.numel())}
-
-
-def build(spec):
-    import numpy as np
-    import torch
-    from deltaspace.models.loading import load_generator_spec
-
-    G, _ = load_generator_spec(spec["generator"])
-    std = torch.from_numpy(np.load(spec["inputs"]["stats"])["std"])
-    return Shift(G, std, spec["settings"]["shift"])
-
-
-KIND = MethodKind(
-    name="toylab.shift",
-    settings={"shift": {"type": "number", "default": 0.5}},
-    inputs=lambda settings: {"stats": "style_stats"},
-    build=build,
-)
-'''
-
-
-@pytest.fixture
-def toy_kind(tmp_path, monkeypatch):
-    package = tmp_path / "plugins" / "toylab"
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "shift.py").write_text(TOY_MODULE)
-    for name in [m for m in sys.modules if m == "toylab" or m.startswith("toylab.")]:
-        monkeypatch.delitem(sys.modules, name)  # another test's copy of the package
-    monkeypatch.syspath_prepend(str(tmp_path / "plugins"))
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "plugins"))
-    return "toylab.shift"
+# toy_kind (conftest.py): a kind as a user would write it, a module named by its dotted path in the config
 
 
 @pytest.fixture
@@ -119,29 +70,11 @@ def test_the_workflow_schedules_a_kind_of_ones_own_with_its_artefacts(tmp_path, 
     assert "train_delta_mapper" not in proc.stdout  # the toy needs no mapper, so none is trained
 
 
-def _tiny_world(tmp_path, n=5):
-    """A random tiny generator, its S statistics and an evaluation set of its own renders."""
-    torch.manual_seed(0)
-    G = Generator(16, style_dim=16, n_mlp=1, channels={4: 8, 8: 8, 16: 8}).eval()
-    save_generator(tmp_path / "g.pt", G, torch.zeros(16))
-    z = torch.randn(n, 16)
-    wplus = G.wplus_from_z(z)
-    with torch.no_grad():
-        s, s_rgb = G.styles_from_wplus(wplus)
-        images = tensor_to_uint8(G.synthesis(s, s_rgb, noise_mode="const"))
-    np.savez(tmp_path / "s_stats.npz", mean=s.mean(0).numpy(), std=s.std(0).numpy())
-    write_shard(tmp_path / "eval.parquet", {
-        "index": np.arange(n), "s": s.numpy(), "s_rgb": s_rgb.numpy(), "wplus": wplus.flatten(1).detach().numpy(),
-        "embedding": np.ones((n, 4), dtype=np.float32) / 2, "image": [encode_png(x) for x in images]})
-    generator = {"format": "deltaspace", "checkpoint": str(tmp_path / "g.pt")}
-    return generator, images
-
-
 @pytest.mark.parametrize("shift", [1.0, 0.0])
 def test_edit_stage_runs_a_kind_of_ones_own_and_records_what_it_did(tmp_path, toy_kind, shift, caplog):
     from deltaspace.stages.editing import edit_images
 
-    generator, originals = _tiny_world(tmp_path)
+    generator, originals = tiny_world(tmp_path)
     spec = {"name": "toy", "kind": toy_kind, "settings": {"shift": shift}, "generator": generator, "clip": {},
             "inputs": {"stats": str(tmp_path / "s_stats.npz")}}
     prompts = [{"target": "face with smile", "attribute": "smile", "value": "yes"}]
@@ -162,7 +95,7 @@ def test_no_edit_reference_returns_the_reconstruction(tmp_path):
     from deltaspace.editing.text import Prompt
     from deltaspace.methods import EvalBatch
 
-    generator, originals = _tiny_world(tmp_path)
+    generator, originals = tiny_world(tmp_path)
     table = read_shard(tmp_path / "eval.parquet")
     method = build_method({"name": "no-edit", "kind": "reconstruction", "settings": {}, "inputs": {},
                            "generator": generator, "clip": {}})

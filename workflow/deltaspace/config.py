@@ -83,6 +83,7 @@ def _check_semantics(config: dict) -> None:
             if not spec.get("checkpoint"):
                 raise ConfigError(f"models.{model}.checkpoint: required in the real world (path of the checkpoint)")
     _check_editing(config)
+    _check_sweep(config)
 
 
 def _check_editing(config: dict) -> None:
@@ -124,6 +125,32 @@ def _check_editing(config: dict) -> None:
             path = config["metrics"][key]
             if metric in evaluation["metrics"] and not path:
                 raise ConfigError(f"metrics.{key}: required in the real world for the {metric} metric")
+
+
+#: sweep.methods when not given: DeltaEdit-G, its ablations and StyleCLIP-GD at the paper's middle strength
+SWEEP_METHODS = ("deltaedit", "deltaedit-no-rs", "deltaedit-wplus", "straightforward", "styleclip-gd-rho3")
+
+
+def _check_sweep(config: dict) -> None:
+    """The strength sweep's methods (configured, with a strength setting) and dataset (evaluated, with enough images)."""
+    from .methods.base import method_kind
+
+    sweep, methods = config["sweep"], config["methods"]
+    if sweep["methods"] is None:
+        sweep["methods"] = [name for name in SWEEP_METHODS if name in methods]
+    for name in sweep["methods"]:
+        if name not in methods:
+            raise ConfigError(f"sweep.methods: no method named {name!r} (known: {', '.join(methods) or 'none'})")
+        method_kind(methods[name]["kind"]).strength_setting(name)
+    if not sweep["methods"]:
+        return
+    sweep["dataset"] = sweep["dataset"] or config["evaluation"]["table1_dataset"]
+    count = config["evaluation"]["images"].get(sweep["dataset"])
+    if count is None:
+        raise ConfigError(f"sweep.dataset: {sweep['dataset']!r} is not in evaluation.images")
+    sweep["images"] = sweep["images"] or count
+    if sweep["images"] > count:
+        raise ConfigError(f"sweep.images: {sweep['images']} exceeds evaluation.images.{sweep['dataset']} ({count})")
 
 
 def _check_methods(config: dict) -> None:

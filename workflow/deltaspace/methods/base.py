@@ -78,6 +78,10 @@ ARTEFACTS = {
     "mapper": "a trained Delta Mapper checkpoint (mapper:<name of a key of mappers>)",
 }
 
+#: The artefacts a training run makes: the seeds target (results/table1-seeds.csv) retrains them with each
+#: seed. The others are deterministic given the generator (R_s, the S statistics) and are not retrained.
+TRAINED_ARTEFACTS = ("mapper",)
+
 
 @dataclass(frozen=True)
 class MethodKind:
@@ -106,6 +110,18 @@ class MethodKind:
         """{role: artefact} this method reads, without the roles that are off (None)."""
         wanted = self.inputs(settings) if self.inputs else {}
         return {role: ref for role, ref in wanted.items() if ref}
+
+    def trained_artefacts(self, settings: dict) -> dict[str, str]:
+        """The artefacts among `artefacts(settings)` that a training run makes (TRAINED_ARTEFACTS)."""
+        return {role: ref for role, ref in self.artefacts(settings).items()
+                if ref.partition(":")[0] in TRAINED_ARTEFACTS}
+
+    def strength_setting(self, method: str, key: str = "sweep.methods") -> str:
+        """The setting a strength sweep multiplies; a kind without one is a ConfigError naming `key`."""
+        if self.strength is None:
+            raise ConfigError(f"{key}: method {method!r} (kind {self.name!r}) has no strength setting to sweep "
+                              f"(its kind declares no MethodKind.strength): leave it out of {key}")
+        return self.strength
 
     def settings_schema(self) -> dict:
         return {"type": "object", "additionalProperties": False, "properties": self.settings,

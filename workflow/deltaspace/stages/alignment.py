@@ -23,6 +23,7 @@ import torch
 from ..cli import stage
 from ..errors import DataError
 from ..io.atomic import write_text_atomic
+from ..io.drawing import bitmap_font, marker
 from ..io.images import write_png
 from ..io.shards import read_table
 from ..models.loading import load_clip_spec
@@ -36,6 +37,7 @@ PANEL = 320  # side of a scatter panel, pixels
 MARGIN = 8
 LINE = 12  # height of a text line in Pillow's default bitmap font, with spacing
 DOT = 3  # marker radius
+MARKERS = {"image": "disc", "text": "cross"}
 
 
 def verdict(raw: dict, delta: dict) -> str:
@@ -74,9 +76,9 @@ def figure_size(rows: int) -> tuple[int, int]:
 def tsne_figure(header: str, rows: list[dict]) -> np.ndarray:
     """The picture, uint8 (H, W, 3): per row, panels {space: (title, image xy (K, 2), text xy (L, 2))}
     for "raw" (left) and "delta" (right); image points as discs, text points as crosses."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
-    font = getattr(ImageFont, "load_default_imagefont", ImageFont.load_default)()
+    font = bitmap_font()
     canvas = Image.new("RGB", figure_size(len(rows)), "white")
     draw = ImageDraw.Draw(canvas)
     draw.text((MARGIN, MARGIN), header, fill=(0, 0, 0), font=font)
@@ -93,20 +95,12 @@ def tsne_figure(header: str, rows: list[dict]) -> np.ndarray:
             image_px, text_px = px[: len(image_xy)], px[len(image_xy):]
             for kind, points, colour, legend_x in zip(("image", "text"), (image_px, text_px), COLOURS[space], (0, 60)):
                 for x, y in points:
-                    _marker(draw, kind, x, y, colour)
-                _marker(draw, kind, x0 + legend_x + DOT, box[3] + LINE // 2 + 1, colour)  # legend below the panel
+                    marker(draw, MARKERS[kind], x, y, colour, DOT)
+                # legend below the panel
+                marker(draw, MARKERS[kind], x0 + legend_x + DOT, box[3] + LINE // 2 + 1, colour, DOT)
                 draw.text((x0 + legend_x + 3 * DOT, box[3] + 2), kind, fill=(0, 0, 0), font=font)
         top += 2 * LINE + PANEL + LINE + 2 * MARGIN
     return np.asarray(canvas)
-
-
-def _marker(draw, kind: str, x: int, y: int, colour: tuple[int, int, int]) -> None:
-    """An image point as a disc, a text point as a cross."""
-    if kind == "image":
-        draw.ellipse((x - DOT, y - DOT, x + DOT, y + DOT), fill=colour)
-    else:
-        draw.line((x - DOT, y - DOT, x + DOT, y + DOT), fill=colour, width=2)
-        draw.line((x - DOT, y + DOT, x + DOT, y - DOT), fill=colour, width=2)
 
 
 def _to_pixels(xy: np.ndarray, box: tuple[int, int, int, int]) -> list[list[int]]:

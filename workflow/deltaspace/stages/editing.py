@@ -98,13 +98,17 @@ def evaluation_params(table: dict) -> tuple[dict, str] | None:
 
 def read_evaluation_set(path: Path, G) -> dict:
     """The evaluation set as tensors: codes, embeddings, images in [-1, 1], and attribute columns."""
-    table = read_shard(path)
+    return evaluation_tensors(read_shard(path), G, str(path))
+
+
+def evaluation_tensors(table: dict, G, where: str) -> dict:
+    """read_evaluation_set's dict from an evaluation set already read (read_shard), or its first rows."""
     return {
         "s": torch.from_numpy(np.ascontiguousarray(table["s"])),
         "s_rgb": torch.from_numpy(np.ascontiguousarray(table["s_rgb"])),
         "wplus": torch.from_numpy(np.ascontiguousarray(table["wplus"])).view(-1, G.n_latent, G.style_dim),
         "embedding": torch.from_numpy(np.ascontiguousarray(table["clip" if "clip" in table else "embedding"])),
-        "pixels": decode_pngs(table["image"], f"{path}:image"),
+        "pixels": decode_pngs(table["image"], f"{where}:image"),
         "index": table["index"],
         "attributes": {k[5:]: table[k] for k in table if k.startswith("attr_")},
     }
@@ -118,6 +122,11 @@ def eval_batches(data: dict, batch_size: int):
         sl = slice(lo, min(n, lo + batch_size))
         yield EvalBatch(s=data["s"][sl], s_rgb=data["s_rgb"][sl], wplus=data["wplus"][sl],
                         embedding=data["embedding"][sl], images=uint8_to_tensor(data["pixels"][sl]))
+
+
+def edit_all(editor, data: dict, prompt: Prompt, batch_size: int) -> np.ndarray:
+    """Every image of `data` (read_evaluation_set) edited for one prompt, uint8 (N, H, W, 3)."""
+    return np.concatenate([tensor_to_uint8(editor.edit(batch, prompt)) for batch in eval_batches(data, batch_size)])
 
 
 @stage("edit-images")
@@ -142,11 +151,10 @@ def edit_images(*, evaluation_set: Path, method: dict, prompts: list, source: st
         tmp.mkdir()
         for prompt in tqdm(prompts_from_config(prompts, source), desc=f"edit {method.get('name', '')}"):
             t0 = time.perf_counter()
-            edited = [tensor_to_uint8(editor.edit(batch, prompt)) for batch in eval_batches(data, batch_size)]
+            pixels = edit_all(editor, data, prompt, batch_size)
             seconds[prompt.name] = round(time.perf_counter() - t0, 3)
             prompt_info[prompt.name] = editor.prompt_info(prompt)
             warn_if_no_channels(method.get("name"), prompt, prompt_info[prompt.name])
-            pixels = np.concatenate(edited)
             shards.append(write_shard(tmp / f"{prompt.name}.parquet",
                                       {"index": data["index"], "image": [encode_png(x) for x in pixels]},
                                       metadata={"prompt": prompt.target, "source": prompt.source}))

@@ -26,6 +26,53 @@ def _bootstrap(statistics: dict, weights: np.ndarray, seed: int) -> dict:
     return {"seed": seed, "replicates": len(weights), "values": values}
 
 
+class PromptScorer:
+    """The metrics of edits of an evaluation set's images, one prompt at a time: what the evaluate stage
+    measures, shared with the strength sweep (stages/sweep.py).
+
+    `table`: the evaluation set as read_shard gives it (or its first rows). The originals go through
+    each metric net once for all calls; each prompt's ideal edits (mini world) are rendered once; with
+    `bootstrap` > 0 every call is also measured on the same resamples of the images, drawn from `seed`.
+    A target metric is reported beside its no-edit reference (the unedited image against the ideal).
+    """
+
+    def __init__(self, table: dict, metrics: list, nets: dict, world: str, where: str,
+                 bootstrap: int = 0, seed: int = 0):
+        from ..metrics.bootstrap import resample_weights
+        from ..metrics.registry import METRICS, load_metric_nets
+        from .editing import evaluation_params
+
+        self.originals = decode_pngs(table["image"], f"{where}:image")
+        self.world_params = evaluation_params(table)
+        if world == "mini" and self.world_params is None:
+            raise DataError(f"{where}: no image factors or render style (an older evaluation set: rebuild it)")
+        self.nets = load_metric_nets(nets)
+        self.metrics = [*metrics, *(f"{m}_noedit" for m in metrics if f"{m}_noedit" in METRICS)]
+        self.seed = seed
+        self.weights = resample_weights(seed, bootstrap, len(self.originals)) if bootstrap else None
+        self.bootstrap_seconds = 0.0
+        self._memo: dict = {}  # the originals' network outputs, computed for the first prompt
+        self._targets: dict = {}  # prompt name -> its ideal edits (None where there are none)
+
+    def score(self, prompt, edited: np.ndarray) -> dict:
+        """{"images", "metrics": {name: value}, "backbones", "bootstrap": resampled values or None} of one
+        prompt's edited images (uint8, row-aligned with the originals)."""
+        from ..metrics.bootstrap import point_value
+        from ..metrics.edit_targets import prompt_targets
+        from ..metrics.registry import metric_statistics
+
+        if prompt.name not in self._targets:
+            self._targets[prompt.name] = prompt_targets(self.world_params, prompt, self.originals.shape[1])
+        statistics, backbones = metric_statistics(self.metrics, self.originals, edited, self.nets, prompt,
+                                                  self._memo, self._targets[prompt.name])
+        n = len(self.originals)
+        tic = time.time()
+        resampled = None if self.weights is None else _bootstrap(statistics, self.weights, self.seed)
+        self.bootstrap_seconds += time.time() - tic
+        return {"images": n, "metrics": {name: point_value(s, n) for name, s in statistics.items()},
+                "backbones": backbones, "bootstrap": resampled}
+
+
 @stage("evaluate")
 @torch.no_grad()
 def evaluate(*, evaluation_set: Path, edits: Path, prompts: list, source: str, metrics: list, nets: dict,
@@ -39,37 +86,19 @@ def evaluate(*, evaluation_set: Path, edits: Path, prompts: list, source: str, m
     same resamples for every method and prompt: metrics/bootstrap.py), under "bootstrap".
     In the mini world the target metrics compare each edit with its ideal render (metrics/edit_targets.py).
     """
-    from ..metrics.edit_targets import prompt_targets
-    from ..metrics.bootstrap import point_value, resample_weights
-    from ..metrics.registry import METRICS, load_metric_nets, metric_statistics
-    from .editing import evaluation_params, prompts_from_config, read_edits
+    from .editing import prompts_from_config, read_edits
 
     start = time.time()
     table = read_shard(evaluation_set)
-    originals = decode_pngs(table["image"], f"{evaluation_set}:image")
-    world_params = evaluation_params(table)
-    if world == "mini" and world_params is None:
-        raise DataError(f"{evaluation_set}: no image factors or render style (an older evaluation set: rebuild it)")
-    loaded = load_metric_nets(nets)
+    scorer = PromptScorer(table, metrics, nets, world, str(evaluation_set), bootstrap, seed)
     edit_info = read_manifest(edits)["info"]
     lines = []
-    memo = {}  # the originals' network outputs, computed for the first prompt and reused by the others
-    weights = resample_weights(seed, bootstrap, len(originals)) if bootstrap else None
-    bootstrap_seconds = 0.0
-    # a target metric is reported beside its no-edit reference (the unedited image against the ideal)
-    metrics = [*metrics, *(f"{m}_noedit" for m in metrics if f"{m}_noedit" in METRICS)]
     for prompt in prompts_from_config(prompts, source):
-        edited = read_edits(Path(edits), prompt.name, table["index"])
-        targets = prompt_targets(world_params, prompt, originals.shape[1])
-        statistics, backbones = metric_statistics(metrics, originals, edited, loaded, prompt, memo, targets)
-        values = {name: point_value(s, len(originals)) for name, s in statistics.items()}
-        tic = time.time()
-        resampled = None if weights is None else _bootstrap(statistics, weights, seed)
-        bootstrap_seconds += time.time() - tic
+        scores = scorer.score(prompt, read_edits(Path(edits), prompt.name, table["index"]))
         lines.append({
             "world": world, "dataset": dataset, "method": method, "prompt": prompt.name,
             "source": prompt.source, "target": prompt.target, "attribute": prompt.attribute, "value": prompt.value,
-            "images": len(originals), "metrics": values, "backbones": backbones, "bootstrap": resampled,
+            **scores,
             "edit_seconds": edit_info.get("seconds_per_prompt", {}).get(prompt.name),
             "method_settings": edit_info.get("settings"),
             # what the method did with the prompt, e.g. how many S channels it kept (0: the edit changed nothing)
@@ -77,6 +106,6 @@ def evaluate(*, evaluation_set: Path, edits: Path, prompts: list, source: str, m
         })
     write_text_atomic(out, "".join(json.dumps(line) + "\n" for line in lines))
     summary = {"method": method, "dataset": dataset, "prompts": len(lines), "seconds": round(time.time() - start, 1),
-               "bootstrap": bootstrap, "bootstrap_seconds": round(bootstrap_seconds, 1)}
+               "bootstrap": bootstrap, "bootstrap_seconds": round(scorer.bootstrap_seconds, 1)}
     log.info("evaluated %s", summary)
     return summary

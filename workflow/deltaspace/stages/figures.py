@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..cli import stage
+from ..io.drawing import bitmap_font
 from ..io.images import decode_pngs, tensor_to_uint8, write_png
 from ..io.shards import read_shard
 
@@ -42,15 +43,14 @@ def labelled_grid(cells: np.ndarray, column_labels: list[str], row_labels: list[
     last row and column, so the image is (top + R (H*scale + gap), left + C (W*scale + gap)).
     Text uses Pillow's default bitmap font (no font file to find).
     """
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
     rows, cols, h, w = cells.shape[:4]
     if len(column_labels) != cols or len(row_labels) != rows:
         raise ValueError(f"{rows} x {cols} cells need as many row and column labels, "
                          f"got {len(row_labels)} and {len(column_labels)}")
     h, w = h * scale, w * scale
-    # Pillow's bitmap font: crisp at this size, the same pixels with any FreeType (Pillow < 10.1: load_default)
-    font = getattr(ImageFont, "load_default_imagefont", ImageFont.load_default)()
+    font = bitmap_font()
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     line = font.getbbox("Ag")[3] + 2
     wrapped = [_wrap(measure, label, w, font) for label in column_labels]

@@ -31,6 +31,21 @@ def table1(*, results: list, dataset: str, methods: list, out: Path, per_prompt:
     return {"rows": len(table), "out": str(out), "per_prompt": str(per_prompt)}
 
 
+@stage("table1-seeds")
+def table1_seeds(*, results: list, dataset: str, methods: list, retrained: dict, seeds: list, out: Path) -> dict:
+    """Table 1 over training seeds (results/table1-seeds.csv): each metric's mean, standard deviation and value per
+    seed beside the bootstrap spread over images; results[k]: the JSON lines files of replicate k (seed seeds[k]),
+    retrained: {method: [trained artefacts it reads]} (the other methods are the same for every seed)."""
+    from ..tables.seeds import build_table1_seeds
+    from ..tables.table1 import read_results
+
+    replicates = [read_results([Path(p) for p in paths]) for paths in results]
+    table = build_table1_seeds(replicates, dataset, list(methods), dict(retrained), list(seeds))
+    write_csv(table, out)
+    log.info("table 1 over seeds %s:\n%s", seeds, table.to_string(index=False))
+    return {"rows": len(table), "seeds": list(seeds), "out": str(out)}
+
+
 @stage("claims")
 def claims(*, results: dict, methods: list, world: str, out: Path) -> dict:
     """results/<world>/claims.md: each claim of the paper's Table 1 judged on every evaluated dataset

@@ -37,9 +37,9 @@ def table1_claims(results: pd.DataFrame, dataset: str, methods: list[str]) -> pd
     return pd.DataFrame(rows)
 
 
-def claims_markdown(claims: pd.DataFrame, dataset: str) -> str:
+def claims_markdown(claims: pd.DataFrame, dataset: str, title: str = "Table 1 claims") -> str:
     """The judged claims as a Markdown section: a table and a count of each verdict."""
-    lines = [f"## Table 1 claims ({dataset})", "",
+    lines = [f"## {title} ({dataset})", "",
              "| claim | difference | 95% interval | verdict |", "|---|---|---|---|"]
     for row in claims.itertuples():
         lines.append(f"| {row.claim} | {row.difference:.4g} | [{row.ci_low:.4g}, {row.ci_high:.4g}] | {row.verdict} |")

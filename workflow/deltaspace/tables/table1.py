@@ -28,7 +28,7 @@ REQUIRED_KEYS = ("world", "dataset", "method", "prompt", "images", "metrics")
 from .published import TABLE1 as PAPER_ROWS  # noqa: E402
 
 
-def _replicates(entry: dict) -> dict:
+def centred_replicates(entry: dict) -> dict:
     """{metric: replicates centred on the metric's value} of one result line ({} without a bootstrap)."""
     values = (entry.get("bootstrap") or {}).get("values", {})
     return {m: centred(r, entry["metrics"][m]) for m, r in values.items() if r is not None}
@@ -51,7 +51,7 @@ def read_results(paths: list[Path]) -> pd.DataFrame:
                 raise DataError(f"{path}:{n}: result lacks {missing}")
             bootstrap = entry.get("bootstrap") or {}
             rows.append({**{k: v for k, v in entry.items() if k not in ("backbones", "bootstrap")},
-                         "replicates": _replicates(entry),
+                         "replicates": centred_replicates(entry),
                          "bootstrap": bootstrap.get("replicates", 0), "bootstrap_seed": bootstrap.get("seed"),
                          **{f"{m}_backbone": b for m, b in entry.get("backbones", {}).items()}})
     if not rows:
