@@ -91,7 +91,7 @@ def child_train(args) -> None:
     from deltaspace.training.delta_mapper import train_delta_mapper
 
     levels = real_levels() if args.levels == "real" else mini_levels()
-    summary = train_delta_mapper(Path(args.out), tables=[json.loads(args.table)], levels=levels, space="s",
+    summary = train_delta_mapper(Path(args.out), collections=[json.loads(args.table)], levels=levels, space="s",
                                  condition="delta", steps=args.steps, batch_size=args.batch, lr=0.5, seed=0,
                                  threads=args.threads, heldout_pairs=256)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from deltaspace import rng
-from deltaspace.editing.relevance import base_codes, relevance_fast, relevance_reference, style_statistics
+from deltaspace.directions.relevance import base_codes, relevance_fast, relevance_reference, style_statistics
 from deltaspace.models.loading import load_clip_spec, load_generator_spec
 
 MINI = Path("results/mini")

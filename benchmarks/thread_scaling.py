@@ -53,7 +53,7 @@ def command(job: str, run: Path, config: dict, out: Path) -> list[str]:
     tables = [{"codes": str(run / "codes" / "mini-ffhq"), "clip": str(run / "clip" / "mini-ffhq"), "split": "train"},
               {"codes": str(run / "codes" / "fakes"), "clip": str(run / "clip" / "fakes"), "split": None}]
     return base + ["train-delta-mapper", "--out", str(out), "--generator", json.dumps(generator),
-                   "--tables", json.dumps(tables)] + flags({**config["mappers"][name], "steps": STEPS[job], "seed": seed})
+                   "--collections", json.dumps(tables)] + flags({**config["mappers"][name], "steps": STEPS[job], "seed": seed})
 
 
 def train_seconds(stdout: str) -> float:

@@ -25,7 +25,7 @@ wildcard_constraints:
     dataset="|".join(DATASETS),
     method="|".join(config["methods"]) or "(?!)",
     mapper="|".join(config["mappers"]) or "(?!)",
-    table="|".join(DATASETS + [FAKES]),
+    collection="|".join(DATASETS + [FAKES]),
     part=r"\d{5}",
     replicate=r"(\.seed[1-9]\d*)?",  # training replicate k > 0 of the seeds target ("": the ordinary run)
     kind="codes|clip",
@@ -56,26 +56,26 @@ def dataset_folder(name):
     return config["datasets"][name]["images"]
 
 
-def table_rows(table):
-    """Rows of a codes/features table, known at DAG build so shards can be expanded."""
-    if table == FAKES:
+def collection_rows(collection):
+    """Rows of a codes/features collection, known at DAG build so shards can be expanded."""
+    if collection == FAKES:
         return config["fakes"]["count"]
-    ds = config["datasets"][table]
+    ds = config["datasets"][collection]
     if MINI:
         return ds["count"]
-    return len(list_images(ds["images"], f"datasets.{table}.images"))
+    return len(list_images(ds["images"], f"datasets.{collection}.images"))
 
 
-def table_parts(table):
-    return [f"{p:05d}" for p in range(shard_count(table_rows(table), config["shard_rows"]))]
+def collection_parts(collection):
+    return [f"{p:05d}" for p in range(shard_count(collection_rows(collection), config["shard_rows"]))]
 
 
-def table_shards(kind, table):
-    return [f"{OUT}/{kind}/{table}/{shard_name(int(p))}" for p in table_parts(table)]
+def collection_shards(kind, collection):
+    return [f"{OUT}/{kind}/{collection}/{shard_name(int(p))}" for p in collection_parts(collection)]
 
 
-def manifest(kind, table):
-    return f"{OUT}/{kind}/{table}/manifest.json"
+def manifest(kind, collection):
+    return f"{OUT}/{kind}/{collection}/manifest.json"
 
 
 # ---- models ---------------------------------------------------------------------------------
@@ -171,14 +171,14 @@ def clip_images_args(wildcards):
 
 
 def manifest_folder(wildcards):
-    return f"{OUT}/{wildcards.kind}/{wildcards.table}"
+    return f"{OUT}/{wildcards.kind}/{wildcards.collection}"
 
 
 def manifest_args(wildcards):
     return cli_flags({
         "shards": manifest_shards(wildcards),
-        "rows": table_rows(wildcards.table),
-        "info": {"world": WORLD, "table": f"{wildcards.kind}/{wildcards.table}", "seed": config["seed"]},
+        "rows": collection_rows(wildcards.collection),
+        "info": {"world": WORLD, "collection": f"{wildcards.kind}/{wildcards.collection}", "seed": config["seed"]},
     })
 
 
@@ -262,12 +262,12 @@ def all_images_inputs():
 
 
 def manifest_shards(wildcards):
-    return table_shards(wildcards.kind, wildcards.table)
+    return collection_shards(wildcards.kind, wildcards.collection)
 
 
 def all_outputs():
-    tables = DATASETS + [FAKES]
-    outs = [manifest("codes", t) for t in tables] + [manifest("clip", t) for t in tables]
+    collections = DATASETS + [FAKES]
+    outs = [manifest("codes", c) for c in collections] + [manifest("clip", c) for c in collections]
     outs.append(f"{OUT}/reports/fidelity.json")
     outs += [f"{OUT}/reports/deltaspace.json", f"{OUT}/figures/deltaspace-tsne.png"] if MINI else []
     if config["methods"]:
@@ -293,10 +293,10 @@ def relevance_args():
     })
 
 
-def mapper_tables():
-    """Training tables of the Delta Mapper: the training split of real datasets plus all fakes."""
-    tables = [{"codes": f"{OUT}/codes/{d}", "clip": f"{OUT}/clip/{d}", "split": "train"} for d in TRAIN_DATASETS]
-    return tables + [{"codes": f"{OUT}/codes/{FAKES}", "clip": f"{OUT}/clip/{FAKES}", "split": None}]
+def mapper_collections():
+    """Training collections of the Delta Mapper: the training split of real datasets plus all fakes."""
+    collections = [{"codes": f"{OUT}/codes/{d}", "clip": f"{OUT}/clip/{d}", "split": "train"} for d in TRAIN_DATASETS]
+    return collections + [{"codes": f"{OUT}/codes/{FAKES}", "clip": f"{OUT}/clip/{FAKES}", "split": None}]
 
 
 def mapper_inputs(wildcards):
@@ -321,7 +321,7 @@ def replicate_seed(replicate):
 def mapper_args(wildcards):
     settings = config["mappers"][wildcards.mapper]
     return cli_flags({
-        "tables": mapper_tables(),
+        "collections": mapper_collections(),
         "generator": model_spec("generator"),
         "seed": replicate_seed(wildcards.replicate),
         **settings,
@@ -383,7 +383,7 @@ def evaluation_set_args(wildcards):
     d = wildcards.dataset
     return cli_flags({
         "codes": f"{OUT}/codes/{d}",
-        "clip_table": f"{OUT}/clip/{d}",
+        "clip_collection": f"{OUT}/clip/{d}",
         "images": dataset_folder(d),
         "images_key": f"datasets.{d}.images",
         "count": config["evaluation"]["images"][d],

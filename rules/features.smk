@@ -1,5 +1,5 @@
 # CLIP image embeddings: of the dataset images themselves, and of the fakes G(s) rendered from their
-# codes. Shards line up row for row with the codes shards of the same table.
+# codes. Shards line up row for row with the codes shards of the same collection.
 
 
 rule clip_images_shard:

@@ -71,8 +71,8 @@ class Rerun:
 # StyleCLIP's global directions. The other methods run the same code on other settings.
 RERUN_DATASET = "mini-ffhq"
 RERUN_METHODS = ("deltaedit", "deltaedit-wplus", "styleclip-gd-rho3")
-RERUN_TARGETS = [f"results/mini/{kind}/{table}/manifest.json"
-                 for kind in ("codes", "clip") for table in ("mini-ffhq", "mini-celeba", "fakes")]
+RERUN_TARGETS = [f"results/mini/{kind}/{collection}/manifest.json"
+                 for kind in ("codes", "clip") for collection in ("mini-ffhq", "mini-celeba", "fakes")]
 RERUN_TARGETS += ["results/mini/reports/fidelity.json"]
 RERUN_TARGETS += [f"results/mini/metrics/{RERUN_DATASET}/{method}.jsonl" for method in RERUN_METHODS]
 # The tiny workflow on Slurm: about 6 minutes on 2 cores; a lost job fails the run after this long.

@@ -1,10 +1,9 @@
 import subprocess
 import sys
 
-import numpy as np
 
 from deltaspace.cli import STAGE_MODULES, STAGES, build_parser, main
-from deltaspace.io.shards import read_shard, shard_name
+from deltaspace.io.shards import shard_name
 
 from conftest import REPO
 
@@ -13,7 +12,7 @@ def test_every_stage_has_a_subcommand():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "stage")
     assert {"render-dataset", "train-generator", "train-encoder", "train-clip", "invert-shard", "sample-shard",
-            "clip-images-shard", "clip-codes-shard", "table-manifest", "fidelity-report"} <= set(sub.choices)
+            "clip-images-shard", "clip-codes-shard", "collection-manifest", "fidelity-report"} <= set(sub.choices)
 
 
 def test_stage_table_names_the_module_of_every_stage():
@@ -22,8 +21,8 @@ def test_stage_table_names_the_module_of_every_stage():
 
 
 def test_a_job_imports_only_its_own_stage():
-    """A table-manifest job (one per table, seconds of work) loads neither other stages nor torch."""
-    probe = ("import sys\nfrom deltaspace.cli import main\ntry:\n    main(['table-manifest', '--help'])\n"
+    """A collection-manifest job (one per table, seconds of work) loads neither other stages nor torch."""
+    probe = ("import sys\nfrom deltaspace.cli import main\ntry:\n    main(['collection-manifest', '--help'])\n"
              "except SystemExit:\n    pass\nprint(sorted(m for m in sys.modules if m.startswith('deltaspace.stages.')\n"
              "             or m in ('torch', 'pandas')))")
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)

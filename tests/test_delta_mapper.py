@@ -19,7 +19,7 @@ from deltaspace.models.delta_mapper import (
 )
 from deltaspace.models.stylegan2 import Generator, save_generator
 from deltaspace.training.delta_mapper import (
-    PairSampler, ShardStream, TrainingSet, lr_factor, mapper_loss, parse_tables, train_delta_mapper,
+    PairSampler, ShardStream, TrainingSet, lr_factor, mapper_loss, parse_collections, train_delta_mapper,
 )
 
 MINI_CHANNELS = {4: 128, 8: 128, 16: 64, 32: 32}
@@ -186,8 +186,8 @@ def expected_ids() -> set[int]:
 
 
 def test_sampler_covers_every_row_once_per_epoch_with_split_filter(two_tables):
-    data = TrainingSet(parse_tables(two_tables), "s", SMALL_D)
-    assert data.rows == 130 and data.table_rows == [60, 70]
+    data = TrainingSet(parse_collections(two_tables), "s", SMALL_D)
+    assert data.rows == 130 and data.collection_rows == [60, 70]
     for name in ("anchor", "partner"):
         stream = ShardStream(data, seed=3, name=name, window=2)
         for epoch in range(2):
@@ -198,7 +198,7 @@ def test_sampler_covers_every_row_once_per_epoch_with_split_filter(two_tables):
 
 
 def test_sampler_is_deterministic_and_streams_are_independent(two_tables):
-    data = TrainingSet(parse_tables(two_tables), "s", SMALL_D)
+    data = TrainingSet(parse_collections(two_tables), "s", SMALL_D)
     a = [ids(PairSampler(data, seed=7).next(100)[k].numpy()) for k in (0, 2)]
     b = [ids(PairSampler(data, seed=7).next(100)[k].numpy()) for k in (0, 2)]
     assert a == b
@@ -214,7 +214,7 @@ def test_sampler_is_deterministic_and_streams_are_independent(two_tables):
 
 
 def test_sampler_memory_holds_at_most_a_window_of_shards(two_tables):
-    data = TrainingSet(parse_tables(two_tables), "s", SMALL_D)
+    data = TrainingSet(parse_collections(two_tables), "s", SMALL_D)
     stream = ShardStream(data, seed=0, name="x", window=2)
     for _ in range(30):
         stream.next(17)
@@ -230,15 +230,15 @@ def test_sampler_memory_holds_at_most_a_window_of_shards(two_tables):
 
 def test_wplus_from_w_only_table_and_alignment_errors(tmp_path):
     t = make_table(tmp_path, "fakes", 10, 5, d=4, column="w")
-    data = TrainingSet(parse_tables([t]), "wplus", 12)
+    data = TrainingSet(parse_collections([t]), "wplus", 12)
     codes, _ = ShardStream(data, 0, "x").next(10)
     assert codes.shape == (10, 12)
     np.testing.assert_array_equal(codes[:, :4], codes[:, 4:8])
     with pytest.raises(DataError, match="no s code column"):
-        TrainingSet(parse_tables([t]), "s", 12)
+        TrainingSet(parse_collections([t]), "s", 12)
     other = make_table(tmp_path, "other", 10, 4)
     with pytest.raises(DataError, match="not row-aligned"):
-        TrainingSet(parse_tables([{"codes": other["codes"], "clip": t["clip"]}]), "s", SMALL_D)
+        TrainingSet(parse_collections([{"codes": other["codes"], "clip": t["clip"]}]), "s", SMALL_D)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,7 +276,7 @@ def learnable_tables(root: Path) -> list[dict]:
 
 def test_tiny_training_reduces_loss_and_is_deterministic(tmp_path):
     tables = learnable_tables(tmp_path)
-    kwargs = dict(tables=tables, levels=SMALL_LEVELS, space="s", condition="delta", arch={"lr_mul": 0.01},
+    kwargs = dict(collections=tables, levels=SMALL_LEVELS, space="s", condition="delta", arch={"lr_mul": 0.01},
                   steps=60, batch_size=32, lr=1.0, seed=5, heldout_pairs=128)
     summary = train_delta_mapper(tmp_path / "a.pt", **kwargs)
     assert summary["heldout"]["loss"] < 0.7 * summary["heldout_before"]["loss"]
@@ -295,7 +295,7 @@ def test_stage_from_the_command_line(tmp_path):
     G = mini_generator()
     save_generator(tmp_path / "g.pt", G, torch.zeros(512))
     table = make_table(tmp_path, "fakes", 64, 32, d=G.s_dim, clip_dim=16)
-    rc = main(["train-delta-mapper", "--tables", json.dumps([table]),
+    rc = main(["train-delta-mapper", "--collections", json.dumps([table]),
                "--generator", json.dumps({"format": "deltaspace", "checkpoint": str(tmp_path / "g.pt")}),
                "--space", "s", "--condition", "delta", "--arch", '{"n_layers": 2}', "--steps", "2",
                "--batch-size", "8", "--lr", "0.1", "--seed", "0", "--out", str(tmp_path / "m.pt")])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from deltaspace.editing.text import Prompt
+from deltaspace.directions.text import Prompt
 from deltaspace.io.images import decode_pngs, encode_png
 from deltaspace.io.shards import read_shard, write_manifest, write_shard
 from deltaspace.metrics.edit_targets import ideal_edits, perceptual_distances
@@ -97,7 +97,7 @@ def test_evaluation_set_round_trips_every_factor_and_evaluate_reports_the_target
     for table in ("codes", "clip"):
         write_manifest(tmp_path / table, [tmp_path / table / "part-00000.parquet"])
     out = tmp_path / "evaluation.parquet"
-    evaluation_set(codes=tmp_path / "codes", clip_table=tmp_path / "clip", images=tmp_path / "world" / "images",
+    evaluation_set(codes=tmp_path / "codes", clip_collection=tmp_path / "clip", images=tmp_path / "world" / "images",
                    images_key="datasets.ds.images", count=5, generator=spec, out=out,
                    attributes=tmp_path / "world" / "attributes.parquet", style="celeba")
     table = read_shard(out)

@@ -10,8 +10,8 @@ import torch
 import yaml
 
 from deltaspace.config import validate_config
-from deltaspace.editing.masking import relevance_mask
-from deltaspace.editing.text import Prompt, prompt_name
+from deltaspace.directions.masking import relevance_mask
+from deltaspace.directions.text import Prompt, prompt_name
 from deltaspace.errors import ConfigError, DataError
 from deltaspace.io.images import decode_png, decode_pngs, encode_png
 from deltaspace.io.shards import read_shard, write_shard

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 
 from deltaspace.errors import DataError
 from deltaspace.io.images import image_grid, list_images, load_batch, tensor_to_uint8, uint8_to_tensor, write_png

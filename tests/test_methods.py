@@ -92,7 +92,7 @@ def test_edit_stage_runs_a_kind_of_ones_own_and_records_what_it_did(tmp_path, to
 
 
 def test_no_edit_reference_returns_the_reconstruction(tmp_path):
-    from deltaspace.editing.text import Prompt
+    from deltaspace.directions.text import Prompt
     from deltaspace.methods import EvalBatch
 
     generator, originals = tiny_world(tmp_path)

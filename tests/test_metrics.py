@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import write_fake_inception
-from deltaspace.editing.text import Prompt
+from deltaspace.directions.text import Prompt
 from deltaspace.errors import CheckpointError, ConfigError, DataError
 from deltaspace.metrics.fid import fid_from_features, load_inception
 from deltaspace.metrics.ground_truth import edit_hits, preserved_fractions

@@ -20,7 +20,7 @@ import yaml
 
 from conftest import run_snakemake, write_fake_inception
 from deltaspace.io.images import write_png
-from deltaspace.io.shards import read_manifest, read_table
+from deltaspace.io.shards import read_manifest, read_collection
 
 pytestmark = pytest.mark.slow
 # rosinality's layout with a narrowed channel table: at rosinality's own 512 channels, R_s alone
@@ -103,7 +103,7 @@ def test_real_world_data_stages_end_to_end(real_world):
     for table, rows in {"faces": 30, "faces-eval": 12, "fakes": 20}.items():
         assert read_manifest(out / "codes" / table, verify=True)["rows"] == rows
         assert read_manifest(out / "clip" / table, verify=True)["rows"] == rows
-    codes = read_table(out / "codes" / "faces")
+    codes = read_collection(out / "codes" / "faces")
     assert codes["wplus"].shape == (30, 8 * 64) and np.isfinite(codes["s"]).all()
     report = json.loads((out / "reports" / "fidelity.json").read_text())
     assert report["world"] == "real" and "generator" not in report

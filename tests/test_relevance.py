@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from deltaspace.editing.relevance import (
+from deltaspace.directions.relevance import (
     load_relevance,
     load_style_stats,
     relevance_fast,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, TINY_CONFIG
+from conftest import TINY_CONFIG
 from deltaspace.errors import DataError
 from test_dag import dry_run, planned_jobs
 

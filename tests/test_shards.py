@@ -47,7 +47,7 @@ def test_manifest_checks_rows_schema_and_checksums(tmp_path):
     m = shards.write_manifest(tmp_path, paths, expected_rows=12, info={"world": "mini"})
     assert m["rows"] == 12 and [e["rows"] for e in m["shards"]] == [4, 4, 4]
     assert json.loads((tmp_path / "manifest.json").read_text())["info"]["world"] == "mini"
-    table = shards.read_table(tmp_path)
+    table = shards.read_collection(tmp_path)
     np.testing.assert_array_equal(table["index"], np.arange(12))
     with pytest.raises(DataError, match="expected 13"):
         shards.write_manifest(tmp_path, paths, expected_rows=13)

@@ -18,11 +18,11 @@ import pytest
 from PIL import Image
 
 from conftest import RERUN_DATASET, RERUN_METHODS, run_snakemake
-from deltaspace.io.shards import read_manifest, read_table
+from deltaspace.io.shards import read_manifest, read_collection
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
-TABLES = {"mini-ffhq": 100, "mini-celeba": 50, "fakes": 120}  # rows in config/test.yaml
+COLLECTIONS = {"mini-ffhq": 100, "mini-celeba": 50, "fakes": 120}  # rows in config/test.yaml
 
 
 @pytest.fixture(scope="module")
@@ -35,29 +35,29 @@ def runs(tiny_run, tiny_rerun):
 
 def test_tables_complete_with_expected_rows_and_schema(runs):
     out = runs[0]
-    for table, rows in TABLES.items():
-        codes = read_manifest(out / "codes" / table, verify=True)
-        clip = read_manifest(out / "clip" / table, verify=True)
+    for collection, rows in COLLECTIONS.items():
+        codes = read_manifest(out / "codes" / collection, verify=True)
+        clip = read_manifest(out / "clip" / collection, verify=True)
         assert codes["rows"] == rows and clip["rows"] == rows
         assert len(codes["shards"]) == -(-rows // 60)  # shard_rows: 60
         assert codes["info"]["world"] == "mini"
         assert clip["schema"]["clip"].startswith("fixed_size_list")
-        data = read_table(out / "codes" / table)
+        data = read_collection(out / "codes" / collection)
         np.testing.assert_array_equal(data["index"], np.arange(rows))
         for col in ("s", "s_rgb"):
             assert data[col].dtype == np.float32 and np.isfinite(data[col]).all()
-        emb = read_table(out / "clip" / table)["clip"]
+        emb = read_collection(out / "clip" / collection)["clip"]
         np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-4)
-    ffhq = read_table(out / "codes" / "mini-ffhq", ["split"])["split"]
+    ffhq = read_collection(out / "codes" / "mini-ffhq", ["split"])["split"]
     assert (ffhq[:80] == "train").all() and (ffhq[80:] == "eval").all()
-    celeba = read_table(out / "codes" / "mini-celeba", ["split"])["split"]
+    celeba = read_collection(out / "codes" / "mini-celeba", ["split"])["split"]
     assert (celeba == "eval").all()
 
 
 def test_fakes_carry_their_latents(runs):
     from deltaspace.stages.codes import fake_latents
 
-    fakes = read_table(runs[0] / "codes" / "fakes", ["index", "z"])
+    fakes = read_collection(runs[0] / "codes" / "fakes", ["index", "z"])
     np.testing.assert_array_equal(fakes["z"][7:9], fake_latents(0, [7, 8], fakes["z"].shape[1]))
 
 
@@ -76,10 +76,10 @@ def test_fidelity_report_written(runs):
 def test_two_runs_give_identical_tables(runs):
     a, b = runs
     for kind in ("codes", "clip"):
-        for table in TABLES:
-            ta, tb = read_table(a / kind / table), read_table(b / kind / table)
+        for collection in COLLECTIONS:
+            ta, tb = read_collection(a / kind / collection), read_collection(b / kind / collection)
             for col in ta:
-                np.testing.assert_array_equal(ta[col], tb[col], err_msg=f"{kind}/{table}/{col}")
+                np.testing.assert_array_equal(ta[col], tb[col], err_msg=f"{kind}/{collection}/{col}")
     ra = json.loads((a / "reports" / "fidelity.json").read_text())
     rb = json.loads((b / "reports" / "fidelity.json").read_text())
     ra.pop("seconds"), rb.pop("seconds")
@@ -93,7 +93,7 @@ EVAL_IMAGES = {"mini-ffhq": 8, "mini-celeba": 6}
 
 def test_relevance_matrix_has_unit_rows(runs):
     rs = np.load(runs[0] / "relevance" / "rs.npy")
-    s_dim = read_table(runs[0] / "codes" / "fakes", ["s"])["s"].shape[1]
+    s_dim = read_collection(runs[0] / "codes" / "fakes", ["s"])["s"].shape[1]
     assert rs.shape == (s_dim, 128) and rs.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(rs, axis=1), 1.0, atol=1e-4)
 

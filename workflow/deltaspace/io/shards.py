@@ -1,12 +1,12 @@
 """Parquet shards with a manifest: the storage of every code and feature table.
 
-A table (codes of a dataset, CLIP features, ...) is a folder of shards `part-00000.parquet`, each
+A collection (codes of a dataset, CLIP features, ...) is a folder of shards `part-00000.parquet`, each
 holding a fixed number of rows (the last one fewer), plus `manifest.json` written last. Vectors are
 FixedSizeList<float32> columns and come back as (rows, dim) numpy arrays without a copy.
 
 Each shard is written to a hidden temp file and renamed into place, so a killed job leaves no file
 that looks like a finished shard; the manifest is written only once every shard is present and
-checked, so a table without a manifest is incomplete by definition.
+checked, so a collection without a manifest is incomplete by definition.
 """
 
 from __future__ import annotations
@@ -145,11 +145,11 @@ def write_manifest(folder: str | os.PathLike, shards: Sequence[str | os.PathLike
 
 
 def read_manifest(folder: str | os.PathLike, verify: bool = False) -> dict:
-    """Load a table's manifest; `verify` re-checks every shard's checksum."""
+    """Load a collection's manifest; `verify` re-checks every shard's checksum."""
     folder = Path(folder)
     path = folder / MANIFEST
     if not path.is_file():
-        raise DataError(f"{folder} has no {MANIFEST}: the table is incomplete (rerun the workflow to finish it)")
+        raise DataError(f"{folder} has no {MANIFEST}: the collection is incomplete (rerun the workflow to finish it)")
     manifest = json.loads(path.read_text())
     if verify:
         for entry in manifest["shards"]:
@@ -158,14 +158,14 @@ def read_manifest(folder: str | os.PathLike, verify: bool = False) -> dict:
     return manifest
 
 
-def iter_table(folder: str | os.PathLike, columns: Sequence[str] | None = None) -> Iterator[dict[str, np.ndarray]]:
-    """Stream a table shard by shard (memory bounded by one shard)."""
+def iter_collection(folder: str | os.PathLike, columns: Sequence[str] | None = None) -> Iterator[dict[str, np.ndarray]]:
+    """Stream a collection shard by shard (memory bounded by one shard)."""
     folder = Path(folder)
     for entry in read_manifest(folder)["shards"]:
         yield read_shard(folder / entry["file"], columns)
 
 
-def read_table(folder: str | os.PathLike, columns: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-    """Load a whole (small) table into memory."""
-    parts = list(iter_table(folder, columns))
+def read_collection(folder: str | os.PathLike, columns: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Load a whole (small) collection into memory."""
+    parts = list(iter_collection(folder, columns))
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}

@@ -29,7 +29,7 @@ from ..errors import ConfigError
 if TYPE_CHECKING:  # torch is imported by the methods' builders, not here (see the module docstring)
     import torch
 
-    from ..editing.text import Prompt
+    from ..directions.text import Prompt
 
 
 @dataclass

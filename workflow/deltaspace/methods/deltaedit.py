@@ -39,8 +39,8 @@ class DeltaEdit(EditingMethod):
 
     def _compute_direction(self, source: str, target: str):
         """(mapper condition direction (D,), channel mask (S_dim,) or None) for one prompt."""
-        from ..editing.masking import relevance_mask
-        from ..editing.text import text_direction
+        from ..directions.masking import relevance_mask
+        from ..directions.text import text_direction
 
         dt, t_target = text_direction(self.clip, source, target)
         direction = dt if self.condition == "delta" else t_target
@@ -82,7 +82,7 @@ def build(spec: dict) -> DeltaEdit:
     import numpy as np
     import torch
 
-    from ..editing.relevance import load_relevance
+    from ..directions.relevance import load_relevance
     from ..models.delta_mapper import load_delta_mapper
     from ..models.loading import load_clip_spec, load_generator_spec
 

@@ -32,7 +32,7 @@ class StyleCLIPGlobalDirection(EditingMethod):
         self._direction = lru_cache(maxsize=64)(self._compute)
 
     def _compute(self, source: str, target: str):
-        from ..editing.text import text_direction
+        from ..directions.text import text_direction
 
         dt, _ = text_direction(self.clip, source, target)
         return global_direction(self.relevance, dt, self.std, self.beta)
@@ -53,7 +53,7 @@ def build(spec: dict) -> StyleCLIPGlobalDirection:
     import numpy as np
     import torch
 
-    from ..editing.relevance import load_relevance, load_style_stats
+    from ..directions.relevance import load_relevance, load_style_stats
     from ..models.loading import load_clip_spec, load_generator_spec
 
     settings, inputs = spec["settings"], spec["inputs"]

@@ -95,13 +95,19 @@ def load_inception(path: str | os.PathLike | None, config_key: str = INCEPTION_K
     return CleanFidInception(model)
 
 
-def frechet_distances(features_a: np.ndarray, features_b: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Frechet distance of two paired feature sets (N, d), one per row of image weights (B, N) (counts)."""
+def paired_features(features_a, features_b, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Two feature sets (N, d) as float64, checked to be row-aligned (image k of both) and >= 2 images."""
     a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
     if a.shape != b.shape or a.ndim != 2:
         raise ValueError(f"feature sets must be paired (N, d) arrays, got {a.shape} and {b.shape}")
     if len(a) < 2:
-        raise ValueError("FID needs at least two images per set")
+        raise ValueError(f"{metric} needs at least two images per set")
+    return a, b
+
+
+def frechet_distances(features_a: np.ndarray, features_b: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Frechet distance of two paired feature sets (N, d), one per row of image weights (B, N) (counts)."""
+    a, b = paired_features(features_a, features_b, "FID")
     out = np.empty(len(weights))
     for row, w in enumerate(np.asarray(weights, np.float64)):
         mean_a, r_a = _moments(a, w)

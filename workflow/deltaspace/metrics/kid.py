@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .fid import paired_features
+
 BLOCK = 1024
 
 
@@ -32,11 +34,7 @@ def _kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def kernel_distances(features_a: np.ndarray, features_b: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """KID of two paired feature sets (N, d), one per row of image weights (B, N) (counts)."""
-    a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
-    if a.shape != b.shape or a.ndim != 2:
-        raise ValueError(f"feature sets must be paired (N, d) arrays, got {a.shape} and {b.shape}")
-    if len(a) < 2:
-        raise ValueError("KID needs at least two images per set")
+    a, b = paired_features(features_a, features_b, "KID")
     weights = np.asarray(weights, np.float64)
     quadratic = np.zeros(len(weights))  # w^T H w per resample
     for lo in range(0, len(a), BLOCK):

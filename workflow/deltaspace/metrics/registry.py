@@ -226,7 +226,7 @@ def metric_statistics(names: Iterable[str], originals: np.ndarray, edited: np.nd
                       targets: np.ndarray | None = None) -> tuple[dict[str, Statistic | None], dict[str, str]]:
     """({name: statistic}, {name: backbone}) for the same N images before and after an edit.
 
-    `prompt` (an editing.text.Prompt, or anything with ``attribute`` and ``value``) carries the
+    `prompt` (a directions.text.Prompt, or anything with ``attribute`` and ``value``) carries the
     ground truth of the mini world; without it, or in the real world, the ground-truth metrics
     are None. `memo`: a dict shared by calls with the same `originals` array (one per prompt),
     which then go through each network once; what it holds for other arrays (an earlier call's

@@ -25,7 +25,7 @@ from ..errors import DataError
 from ..io.atomic import write_text_atomic
 from ..io.drawing import bitmap_font, marker
 from ..io.images import write_png
-from ..io.shards import read_table
+from ..io.shards import read_collection
 from ..models.loading import load_clip_spec
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def heldout_embeddings(codes_dir: Path, clip_dir: Path, train_count: int,
     from .fidelity import heldout_codes
 
     codes = heldout_codes(codes_dir, train_count, n, codes=())
-    table = read_table(clip_dir, ["index", "clip"])
+    table = read_collection(clip_dir, ["index", "clip"])
     index = codes["index"]
     if index.size and (index.max() >= len(table["index"]) or not np.array_equal(table["index"][index], index)):
         raise DataError(f"{codes_dir} and {clip_dir} are not row-aligned (rerun their shards)")

@@ -12,11 +12,11 @@ import torch
 from tqdm import tqdm
 
 from ..cli import stage
-from ..editing.text import Prompt
+from ..directions.text import Prompt
 from ..errors import DataError
 from ..io.images import decode_pngs, encode_png, load_batch, tensor_to_uint8, uint8_to_tensor, write_png
 from ..io.atomic import atomic_path, write_text_atomic
-from ..io.shards import iter_table, read_manifest, read_shard, write_manifest, write_shard
+from ..io.shards import iter_collection, read_manifest, read_shard, write_manifest, write_shard
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def prompts_from_config(prompts: list, source: str) -> list[Prompt]:
 
 
 @stage("evaluation-set")
-def evaluation_set(*, codes: Path, clip_table: Path, images: Path, images_key: str, count: int, generator: dict,
+def evaluation_set(*, codes: Path, clip_collection: Path, images: Path, images_key: str, count: int, generator: dict,
                    out: Path, attributes: Path | None = None, style: str | None = None) -> dict:
     """Collect the first `count` held-out images of a dataset (split == "eval", in file order).
 
@@ -50,10 +50,10 @@ def evaluation_set(*, codes: Path, clip_table: Path, images: Path, images_key: s
     size = load_generator_spec(generator)[0].size
     picked: dict[str, list] = {k: [] for k in ("index", "file", "embedding", *CODE_COLUMNS)}
     need = count
-    for part, feats in zip(iter_table(codes, ["index", "file", "split", *CODE_COLUMNS]),
-                           iter_table(clip_table, ["index", "clip"])):
+    for part, feats in zip(iter_collection(codes, ["index", "file", "split", *CODE_COLUMNS]),
+                           iter_collection(clip_collection, ["index", "clip"])):
         if not np.array_equal(part["index"], feats["index"]):
-            raise DataError(f"{codes} and {clip_table} are not row-aligned (rerun their shards)")
+            raise DataError(f"{codes} and {clip_collection} are not row-aligned (rerun their shards)")
         rows = np.flatnonzero(part["split"] == "eval")[:need]
         for k in ("index", "file", *CODE_COLUMNS):
             picked[k].append(part[k][rows])

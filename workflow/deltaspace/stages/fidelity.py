@@ -26,8 +26,8 @@ import torch
 from ..metrics.psnr import psnr_db
 from .. import rng
 from ..cli import stage
-from ..io.images import image_grid, list_images, load_batch, tensor_to_uint8, write_png
-from ..io.shards import iter_table
+from ..io.images import image_grid, load_batch, tensor_to_uint8, write_png
+from ..io.shards import iter_collection
 from ..models.loading import load_clip_spec, load_generator_spec
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def heldout_codes(codes_dir: Path, train_count: int, n: int,
     """index, file, split and `codes` columns of the first n held-out rows (split == eval; all rows of an
     evaluation-only dataset)."""
     parts, have = [], 0
-    for part in iter_table(codes_dir, ["index", "file", "split", *codes]):
+    for part in iter_collection(codes_dir, ["index", "file", "split", *codes]):
         keep = part["split"] == "eval" if train_count else np.ones(len(part["index"]), bool)
         part = {k: v[keep] for k, v in part.items()}
         parts.append(part)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..cli import stage
-from ..editing.relevance import base_codes, relevance_fast, style_statistics
+from ..directions.relevance import base_codes, relevance_fast, style_statistics
 from ..io.atomic import atomic_path
 from ..io.shards import read_manifest
 from ..models.loading import load_clip_spec, load_generator_spec

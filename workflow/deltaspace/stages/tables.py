@@ -68,8 +68,8 @@ def claims(*, results: dict, methods: list, world: str, out: Path) -> dict:
     return {"out": str(out), "verdicts": counts}
 
 
-@stage("table-manifest")
-def table_manifest(*, folder: Path, shards: list, rows: int, info: dict | None = None) -> dict:
+@stage("collection-manifest")
+def collection_manifest(*, folder: Path, shards: list, rows: int, info: dict | None = None) -> dict:
     """Check a table's shards and write its manifest.json (last, atomically)."""
     manifest = write_manifest(folder, [Path(s) for s in shards], expected_rows=rows, info=info)
     return {"folder": str(folder), "rows": manifest["rows"], "shards": len(manifest["shards"])}

@@ -1,14 +1,14 @@
 """Train a Delta Mapper on pairs of training images, streamed from Parquet shards.
 
-Training set: the union of training tables, each a codes table (S or W+ codes) plus its
-row-aligned CLIP table, optionally restricted to the rows of one split (e.g. only split=="train"
+Training set: the union of training collections, each a codes collection (S or W+ codes) plus its
+row-aligned CLIP collection, optionally restricted to the rows of one split (e.g. only split=="train"
 rows of codes/mini-ffhq, all rows of codes/fakes).
 
 Pairs: anchor and partner come from two independent `ShardStream`s over that union. Per epoch a
 stream walks the shards in a random order and serves the rows of each window of `window`
 consecutive shards (default 2: a small shuffle buffer across two shards) in a random order, so
 every row appears once per epoch in each stream and, over an epoch, each partner is uniform over
-the whole training set. Only the current window is in memory (per stream), never the table:
+the whole training set. Only the current window is in memory (per stream), never the collection:
 memory does not grow with the training-set size. Every permutation comes from deltaspace.rng,
 keyed by (seed, stream name, epoch, window), so the pairs do not depend on the thread count.
 
@@ -55,11 +55,11 @@ SCHEDULES = ("cosine", "constant")
 
 
 # ---------------------------------------------------------------------------------------------
-# Training set: shards of the union of tables
+# Training set: shards of the union of collections
 # ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class TableSpec:
+class CollectionSpec:
     codes: Path
     clip: Path
     split: str | None = None
@@ -69,7 +69,7 @@ class TableSpec:
 class ShardRef:
     """One codes shard with its CLIP shard; `rows` counts the rows that pass the split filter."""
 
-    table: int
+    collection: int
     codes: Path
     clip: Path
     rows: int
@@ -84,14 +84,14 @@ class _Shard:
         self.code, self.clip = code, clip
 
 
-def parse_tables(tables: Sequence[dict], config_key: str = "tables") -> list[TableSpec]:
-    if not tables:
-        raise ConfigError(f"{config_key}: no training tables")
+def parse_collections(collections: Sequence[dict], config_key: str = "collections") -> list[CollectionSpec]:
+    if not collections:
+        raise ConfigError(f"{config_key}: no training collections")
     out = []
-    for k, t in enumerate(tables):
+    for k, t in enumerate(collections):
         if not isinstance(t, dict) or not {"codes", "clip"} <= set(t):
             raise ConfigError(f"{config_key}[{k}]: expected {{'codes': folder, 'clip': folder, 'split': ...}}, got {t!r}")
-        out.append(TableSpec(Path(t["codes"]), Path(t["clip"]), t.get("split")))
+        out.append(CollectionSpec(Path(t["codes"]), Path(t["clip"]), t.get("split")))
     return out
 
 
@@ -103,31 +103,31 @@ def _list_size(path: Path, column: str) -> int | None:
 
 
 class TrainingSet:
-    """The shards of the union of the training tables and a reader for one shard at a time.
+    """The shards of the union of the training collections and a reader for one shard at a time.
 
     space "s" reads column "s"; space "wplus" reads "wplus", or "w" repeated n_latent times for
-    tables that store only w (the fakes). `live_shards` / `peak_live_shards` count the shards
+    collections that store only w (the fakes). `live_shards` / `peak_live_shards` count the shards
     loaded and not yet freed (tracked by weakref finalizers, i.e. really released memory).
     """
 
-    def __init__(self, tables: Sequence[TableSpec], space: str, code_dim: int, config_key: str = "tables"):
+    def __init__(self, collections: Sequence[CollectionSpec], space: str, code_dim: int, config_key: str = "collections"):
         if space not in SPACES:
             raise ConfigError(f"space: unknown code space {space!r}, expected one of {SPACES}")
-        self.tables, self.space, self.code_dim, self.config_key = list(tables), space, int(code_dim), config_key
+        self.collections, self.space, self.code_dim, self.config_key = list(collections), space, int(code_dim), config_key
         self.shards: list[ShardRef] = []
-        self.columns: list[tuple[str, int]] = []  # per table: (code column, repeat)
+        self.columns: list[tuple[str, int]] = []  # per collection: (code column, repeat)
         self.clip_dim: int | None = None
-        self.table_rows: list[int] = []
-        for k, t in enumerate(self.tables):
-            self._add_table(k, t)
+        self.collection_rows: list[int] = []
+        for k, t in enumerate(self.collections):
+            self._add_collection(k, t)
         if not self.shards:
-            raise DataError(f"{config_key}: the training tables hold no rows (after the split filters)")
+            raise DataError(f"{config_key}: the training collections hold no rows (after the split filters)")
         self.rows = sum(s.rows for s in self.shards)
         self.live_shards = 0
         self.peak_live_shards = 0
         self.shard_reads = 0
 
-    def _add_table(self, k: int, t: TableSpec) -> None:
+    def _add_collection(self, k: int, t: CollectionSpec) -> None:
         key = f"{self.config_key}[{k}]"
         codes_m, clip_m = read_manifest(t.codes), read_manifest(t.clip)
         codes_rows = [e["rows"] for e in codes_m["shards"]]
@@ -158,25 +158,25 @@ class TrainingSet:
             if rows:
                 self.shards.append(ShardRef(k, t.codes / ce["file"], t.clip / ke["file"], rows))
             total += rows
-        self.table_rows.append(total)
+        self.collection_rows.append(total)
 
     def _released(self) -> None:
         self.live_shards -= 1
 
     def load(self, ref: ShardRef) -> _Shard:
         """Read one shard's code and CLIP columns (split-filtered); the one place shards are read."""
-        t = self.tables[ref.table]
-        column, repeat = self.columns[ref.table]
+        t = self.collections[ref.collection]
+        column, repeat = self.columns[ref.collection]
         codes = read_shard(ref.codes, ["index", column] + (["split"] if t.split is not None else []))
         clip = read_shard(ref.clip, ["index", "clip"])
         if not np.array_equal(codes["index"], clip["index"]):
-            raise DataError(f"{self.config_key}[{ref.table}]: {ref.clip} is not row-aligned with {ref.codes} "
+            raise DataError(f"{self.config_key}[{ref.collection}]: {ref.clip} is not row-aligned with {ref.codes} "
                             f"(index columns differ)")
         code, emb = codes[column], clip["clip"]
         if t.split is not None:
             keep = codes["split"] == t.split
             code, emb = code[keep], emb[keep]
-        if repeat > 1:  # W+ of a table that stores w: every entry is w
+        if repeat > 1:  # W+ of a collection that stores w: every entry is w
             code = np.tile(code, (1, repeat))
         shard = _Shard(np.ascontiguousarray(code, dtype=np.float32), np.ascontiguousarray(emb, dtype=np.float32))
         self.shard_reads += 1
@@ -319,7 +319,7 @@ def evaluate_pairs(mapper: DeltaMapper, pairs, condition: str, batch_size: int =
 def train_delta_mapper(
     out_path: str | os.PathLike,
     *,
-    tables: Sequence[dict],
+    collections: Sequence[dict],
     levels: Sequence[LevelSpec],
     space: str,
     condition: str,
@@ -334,7 +334,7 @@ def train_delta_mapper(
     schedule: str = "cosine",
     extra: dict | None = None,
 ) -> dict:
-    """Train DeltaMapper(levels, clip_dim, **arch) on pairs from `tables`; save it to out_path.
+    """Train DeltaMapper(levels, clip_dim, **arch) on pairs from `collections`; save it to out_path.
 
     Returns the training summary (also stored in the checkpoint under extra["training"]).
     """
@@ -348,18 +348,18 @@ def train_delta_mapper(
     if unknown:
         raise ConfigError(f"arch: unknown Delta Mapper settings {unknown}, known: {sorted(DEFAULT_ARCH)}")
     with torch_threads(threads):
-        return _train(Path(out_path), parse_tables(tables), list(levels), space, condition,
+        return _train(Path(out_path), parse_collections(collections), list(levels), space, condition,
                       {**DEFAULT_ARCH, **(arch or {})}, steps, batch_size, lr, seed, threads, window,
                       heldout_pairs, schedule, dict(extra or {}))
 
 
-def _train(out_path, tables, levels, space, condition, arch, steps, batch_size, lr, seed, threads, window,
+def _train(out_path, collections, levels, space, condition, arch, steps, batch_size, lr, seed, threads, window,
            heldout_pairs, schedule, extra) -> dict:
     start = time.time()
     code_dim = sum(lv.width for lv in levels)
-    data = TrainingSet(tables, space, code_dim)
+    data = TrainingSet(collections, space, code_dim)
     log.info("training set: %d rows in %d shards (%s)", data.rows, len(data.shards),
-             ", ".join(f"{t.codes}: {n}" for t, n in zip(tables, data.table_rows)))
+             ", ".join(f"{t.codes}: {n}" for t, n in zip(collections, data.collection_rows)))
 
     torch.manual_seed(seed)
     mapper = DeltaMapper(levels, data.clip_dim, **arch).train()
@@ -398,8 +398,8 @@ def _train(out_path, tables, levels, space, condition, arch, steps, batch_size, 
     summary = {
         "space": space, "condition": condition, "steps": steps, "batch_size": batch_size, "lr": lr,
         "schedule": schedule, "seed": seed, "threads": threads, "window": window,
-        "training_rows": data.rows, "table_rows": [int(n) for n in data.table_rows],
-        "tables": [{"codes": str(t.codes), "clip": str(t.clip), "split": t.split} for t in tables],
+        "training_rows": data.rows, "collection_rows": [int(n) for n in data.collection_rows],
+        "collections": [{"codes": str(t.codes), "clip": str(t.clip), "split": t.split} for t in collections],
         "shards": len(data.shards), "shard_reads": data.shard_reads, "peak_live_shards": data.peak_live_shards,
         "final_train_loss": round(float(np.mean(recent[-50:])), 6),
         "heldout_pairs": len(heldout[0]), "heldout_before": heldout_before, "heldout": heldout_after,

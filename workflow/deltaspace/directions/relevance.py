@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..errors import CheckpointError, DataError
-from ..io.shards import iter_table
+from ..io.shards import iter_collection
 from ..models.clip import encode_images
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def style_statistics(codes_folder: str | os.PathLike, column: str = "s") -> tupl
     of sums). Returns float64 arrays (S_dim,).
     """
     count, mean, m2 = 0, None, None
-    for shard in iter_table(codes_folder, [column]):
+    for shard in iter_collection(codes_folder, [column]):
         values = shard[column]
         for lo in range(0, len(values), _STATS_CHUNK):
             chunk = values[lo : lo + _STATS_CHUNK].astype(np.float64)
@@ -78,7 +78,7 @@ def style_statistics(codes_folder: str | os.PathLike, column: str = "s") -> tupl
 def base_codes(codes_folder: str | os.PathLike, images: int) -> tuple[np.ndarray, np.ndarray]:
     """The first `images` rows of a codes table: (s (N, S_dim), s_rgb (N, S_rgb_dim)) float32."""
     s, s_rgb, have = [], [], 0
-    for shard in iter_table(codes_folder, ["s", "s_rgb"]):
+    for shard in iter_collection(codes_folder, ["s", "s_rgb"]):
         take = min(images - have, len(shard["s"]))
         s.append(shard["s"][:take])
         s_rgb.append(shard["s_rgb"][:take])

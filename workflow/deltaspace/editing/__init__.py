@@ -1,1 +1,0 @@
-"""Text-driven editing in S space: text directions, the relevance matrix R_s and its masks."""
