@@ -15,7 +15,8 @@ from deltaspace.io.shards import write_manifest, write_shard
 from deltaspace.models import clip as C
 from deltaspace.stages import alignment
 from deltaspace.world.attributes import params_to_frame, sample_params
-from deltaspace.world.probes import pair_deltas, paired_alignment, random_pairs, retrieval_scores
+from deltaspace.world.probes import (alignment_per_item, pair_deltas, paired_alignment, random_pairs,
+                                     retrieval_scores)
 from deltaspace.world.renderer import render
 
 
@@ -75,10 +76,18 @@ def test_a_modality_gap_spoils_raw_retrieval_but_not_delta_retrieval():
     pairs = random_pairs(0, 200, 200)
     raw, delta = paired_alignment(images, texts), paired_alignment(*pair_deltas(images, texts, pairs))
     assert delta["gap"] > raw["gap"] and delta["image_to_text_top1"] > raw["image_to_text_top1"]
-    assert alignment.verdict(raw, delta) == "held"
-    # Without the gap, raw space is already perfect: delta space cannot beat it.
-    same = paired_alignment(content, content)
-    assert alignment.verdict(same, paired_alignment(*pair_deltas(content, content, pairs))) == "not held"
+    judged = alignment.judged_differences(alignment_per_item(images, texts),
+                                          alignment_per_item(*pair_deltas(images, texts, pairs)), seed=0)
+    assert judged["verdict"] == "held"
+    for score, d in judged["differences"].items():  # the item means reproduce the scores
+        assert d["difference"] == pytest.approx(delta[score] - raw[score], abs=1e-4) and d["ci_low"] > 0
+    # Without the gap, raw space is already perfect: delta space cannot beat it (equal top-1s: not held or noise).
+    same = alignment.judged_differences(alignment_per_item(content, content),
+                                        alignment_per_item(*pair_deltas(content, content, pairs)), seed=0)
+    assert same["verdict"] != "held" and same["differences"]["image_to_text_top1"]["verdict"] != "held"
+    # The same space against itself: every difference is 0, so within noise, never held.
+    itself = alignment_per_item(images, texts)
+    assert alignment.judged_differences(itself, itself, seed=0)["verdict"] == "within noise"
 
 
 def _tiny_world(tmp_path, n: int = 14, train_count: int = 4):
@@ -119,7 +128,7 @@ def test_the_stage_writes_the_report_and_the_figure(tmp_path):
         assert entry[space]["gap"] == pytest.approx(entry[space]["match_cos"] - entry[space]["mismatch_cos"], abs=2e-4)
     assert entry["raw"]["chance_top1"] == 0.1 and entry["delta"]["chance_top1"] == pytest.approx(1 / 12, abs=1e-4)
     assert entry["verdict"] == report["verdict"] == summary["verdict"]
-    assert report["verdict"] == alignment.verdict(entry["raw"], entry["delta"])
+    assert set(entry["differences"]) == set(alignment.CLAIM_SCORES) and entry["bootstrap"] == alignment.BOOTSTRAP
     with Image.open(io.BytesIO(figure.read_bytes())) as img:
         assert img.format == "PNG" and img.size == alignment.figure_size(1)
         pixels = np.asarray(img.convert("RGB"))

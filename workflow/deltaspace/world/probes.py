@@ -75,23 +75,37 @@ def edit_pairs(seed: int, n_pairs: int, attribute: str, value: int, prior: str =
     return base, replace(base, **{attribute: value})
 
 
-def retrieval_scores(queries: torch.Tensor, keys: torch.Tensor, targets) -> dict[str, float]:
-    """Cosine retrieval: query q (row of `queries`) should find keys[targets[q]] among all `keys`.
+def retrieval_per_query(queries: torch.Tensor, keys: torch.Tensor, targets) -> dict[str, torch.Tensor]:
+    """Cosine retrieval, query by query: query q (row of `queries`) should find keys[targets[q]].
 
-    "match": mean cosine of each query with its own key; "mismatch": mean cosine with every other
-    key (NaN with a single key); "top1": fraction of queries whose most similar key is their own,
-    ties broken at random (in expectation: a query tied between its own key and k - 1 others, as
-    when two images share a caption, scores 1/k; a zero query, tied with all keys, scores chance).
-    Vectors are normalised here, so their scale does not matter.
+    Per query (Q,): "match", its cosine with its own key; "mismatch", its mean cosine with every other
+    key (NaN with a single key); "top1", 1 when its most similar key is its own, ties broken at random
+    in expectation (a query tied between its own key and k - 1 others, as when two images share a
+    caption, scores 1/k; a zero query, tied with all keys, scores chance). Vectors are normalised here,
+    so their scale does not matter.
     """
     cos = F.normalize(queries, dim=-1) @ F.normalize(keys, dim=-1).T
     targets = torch.as_tensor(targets, dtype=torch.long)
     own = F.one_hot(targets, cos.shape[1]).bool()
     best = cos.max(dim=1, keepdim=True).values
-    hits = (cos[own] >= best[:, 0]).float() / (cos == best).sum(dim=1)
-    return {"match": float(cos[own].mean()),
-            "mismatch": float(cos[~own].mean()) if cos.shape[1] > 1 else float("nan"),
-            "top1": float(hits.mean())}
+    others = max(cos.shape[1] - 1, 0)
+    mismatch = cos.masked_fill(own, 0).sum(1) / others if others else torch.full((cos.shape[0],), float("nan"))
+    return {"match": cos[own], "mismatch": mismatch,
+            "top1": (cos[own] >= best[:, 0]).float() / (cos == best).sum(dim=1)}
+
+
+def retrieval_scores(queries: torch.Tensor, keys: torch.Tensor, targets) -> dict[str, float]:
+    """The means over queries of retrieval_per_query: "match", "mismatch", "top1"."""
+    return {k: float(v.mean()) for k, v in retrieval_per_query(queries, keys, targets).items()}
+
+
+def alignment_per_item(images: torch.Tensor, texts: torch.Tensor) -> dict[str, np.ndarray]:
+    """paired_alignment's scores item by item (N,), so that their means can be bootstrapped: top-1 hits
+    image -> text and text -> image, and the item's matched-minus-mismatched cosine (image as query)."""
+    ids = torch.arange(images.shape[0])
+    i2t, t2i = retrieval_per_query(images, texts, ids), retrieval_per_query(texts, images, ids)
+    return {"image_to_text_top1": i2t["top1"].double().numpy(), "text_to_image_top1": t2i["top1"].double().numpy(),
+            "gap": (i2t["match"] - i2t["mismatch"]).double().numpy()}
 
 
 def paired_alignment(images: torch.Tensor, texts: torch.Tensor) -> dict[str, float]:
