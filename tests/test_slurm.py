@@ -78,7 +78,7 @@ def slurm_states(run_id: str, slurm_ids: set[str]) -> dict[str, str]:
 
 
 # Rules marked `localrule: True` (seconds of work: manifests, tables): the submitting Snakemake runs them.
-LOCAL_RULES = {"collection_manifest", "editor_bundle", "table1_dataset", "table1", "all"}
+LOCAL_RULES = {"collection_manifest", "editor_bundle", "table1_dataset", "table1", "claims", "claims_latest", "all"}
 
 
 def rules_run(log: str, local: bool) -> set[str]:
