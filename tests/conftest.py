@@ -98,12 +98,10 @@ def slurm_config(folder: Path) -> Path:
 def evaluated_elsewhere(path: str) -> bool:
     """An output (path in the run's folder) of evaluating a dataset other than SLURM_EVAL_DATASET."""
     parts = Path(path).parts
-    if parts[-1] == "claims.md":  # judged on every evaluated dataset
-        return True
     if parts[:2] != ("results", "mini") or len(parts) < 4:
         return False
     parts = parts[2:]
-    if parts[0] in ("edits", "metrics", "figures"):
+    if parts[0] in ("edits", "metrics") or (parts[0] == "figures" and len(parts) > 2):
         return parts[1] != SLURM_EVAL_DATASET
     if parts[0] == "evaluation":
         return parts[1] != f"{SLURM_EVAL_DATASET}.parquet"
