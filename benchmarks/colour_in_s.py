@@ -83,7 +83,7 @@ def swap_figures(G, n: int, seed: int, prior: str, style: str) -> dict:
 
 def oracle_figures(G, net_path: Path, n: int, steps: int, seed: int, prior: str, style: str) -> dict:
     from deltaspace.models.attribute_net import load_attribute_net
-    from deltaspace.world.expressiveness import s_expressiveness
+    from deltaspace.metrics.expressiveness import s_expressiveness
 
     prompts = yaml.safe_load(CONFIG.read_text())["evaluation"]["prompts"]
     z = rng.normal(seed, "colour-in-s-oracle", range(n), G.style_dim)

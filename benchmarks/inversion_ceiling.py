@@ -32,7 +32,7 @@ from deltaspace.metrics.psnr import psnr_db  # noqa: E402
 from deltaspace.models.loading import load_encoder_spec, load_generator_spec  # noqa: E402
 from deltaspace.models.e4e import encode  # noqa: E402
 from deltaspace.stages.fidelity import heldout_codes  # noqa: E402
-from deltaspace.world.expressiveness import fit_codes  # noqa: E402
+from deltaspace.metrics.expressiveness import fit_codes  # noqa: E402
 
 DATASETS = {"mini-ffhq": 58000, "mini-celeba": 0}  # name -> train_count (config/config.yaml)
 

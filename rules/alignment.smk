@@ -5,10 +5,7 @@
 
 rule deltaspace_alignment:
     input:
-        clip=model_checkpoint("clip"),
-        codes=[manifest("codes", d) for d in DATASETS],
-        embeddings=[manifest("clip", d) for d in DATASETS],
-        world=all_images_inputs(),
+        unpack(alignment_inputs),
     output:
         report=report(f"{OUT}/reports/deltaspace.json", category="DeltaSpace"),
         figure=report(f"{OUT}/figures/deltaspace-tsne.png", category="DeltaSpace",

@@ -1,5 +1,5 @@
-# Latent codes: encoder inversion of every dataset image, and the generator's fakes.
-# One job per shard; the manifest rule checks the shards and is written last.
+# Latent codes: encoder inversion of every dataset image, and the generator's fakes. One job per shard;
+# the collection's manifest (rules/collections.smk) checks the shards and is written last.
 
 
 rule invert_shard:
@@ -32,7 +32,7 @@ rule sample_shard:
     output:
         f"{OUT}/codes/{FAKES}/part-{{part}}.parquet",
     params:
-        args=sample_args(),
+        args=sample_args,
     log:
         log_path("sample_shard/{part}"),
     benchmark:
@@ -45,22 +45,3 @@ rule sample_shard:
     shell:
         "deltaspace sample-shard --part {wildcards.part} {params.args} --out {output:q} "
         "--threads {threads} > {log:q} 2>&1"
-
-
-rule collection_manifest:
-    localrule: True  # seconds of work: on a cluster it runs on the submitting machine, never queued
-    input:
-        manifest_shards,
-    output:
-        f"{OUT}/{{kind}}/{{collection}}/manifest.json",
-    params:
-        folder=manifest_folder,
-        args=manifest_args,
-    log:
-        log_path("collection_manifest/{kind}/{collection}"),
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    shell:
-        "deltaspace collection-manifest --folder {params.folder:q} {params.args} > {log:q} 2>&1"

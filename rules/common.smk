@@ -49,13 +49,6 @@ def bench_path(name):
 # ---- datasets -------------------------------------------------------------------------------
 
 
-def dataset_folder(name):
-    """The folder holding a dataset's images (rendered in the mini world, the user's otherwise)."""
-    if MINI:
-        return f"{OUT}/world/{name}/images"
-    return config["datasets"][name]["images"]
-
-
 def collection_rows(collection):
     """Rows of a codes/features collection, known at DAG build so shards can be expanded."""
     if collection == FAKES:
@@ -76,6 +69,19 @@ def collection_shards(kind, collection):
 
 def manifest(kind, collection):
     return f"{OUT}/{kind}/{collection}/manifest.json"
+
+
+def collection_inputs(kind, collection):
+    """A collection as a job's inputs: its manifest, named `<kind>_<collection>`, and its shards. Both are
+    declared, so a storage plugin stages the shards beside the manifest; the stage is given the staged
+    manifest's path (collection_input) and reads the shards next to it."""
+    return {f"{kind}_{collection}": manifest(kind, collection),
+            f"{kind}_{collection}_shards": collection_shards(kind, collection)}
+
+
+def collection_input(input, kind, collection):
+    """The staged manifest of a collection declared with collection_inputs."""
+    return input[f"{kind}_{collection}"]
 
 
 # ---- models ---------------------------------------------------------------------------------
@@ -117,15 +123,16 @@ def check_given_checkpoints():
 check_given_checkpoints()
 
 
-def model_spec(model):
-    """A model's section of the config, with its checkpoint path, as the stages read it."""
+def model_spec(model, input=None):
+    """A model's section of the config, with its checkpoint path, as the stages read it: the job's input of
+    that name (the staged file) when `input` is given, else the configured or workflow-made path."""
     section = config["models"][model]
     spec = {k: v for k, v in section.items() if k not in sum(FORMAT_KEYS.values(), ())}
     spec.update({k: section[k] for k in FORMAT_KEYS.get(section["format"], ())})
     if model == "encoder" and section["format"] == "e4e":
         # e4e checkpoints hold a rosinality decoder of the configured generator architecture
         spec.update({k: config["models"]["generator"][k] for k in FORMAT_KEYS["rosinality"]})
-    spec["checkpoint"] = model_checkpoint(model)
+    spec["checkpoint"] = input[model] if input is not None else model_checkpoint(model)
     return spec
 
 
@@ -140,20 +147,20 @@ def cli_flags(values):
     return " ".join(f"--{k.replace('_', '-')} {as_arg(v)}" for k, v in sorted(values.items()))
 
 
-def invert_args(wildcards):
+def invert_args(wildcards, input):
     return cli_flags({
-        "images": dataset_folder(wildcards.dataset),
+        "images": staged_images(input.images),
         "images_key": f"datasets.{wildcards.dataset}.images",
         "rows_per_shard": config["shard_rows"],
         "train_count": config["datasets"][wildcards.dataset]["train_count"],
-        "generator": model_spec("generator"),
-        "encoder": model_spec("encoder"),
+        "generator": model_spec("generator", input),
+        "encoder": model_spec("encoder", input),
     })
 
 
-def sample_args():
+def sample_args(wildcards, input):
     return cli_flags({
-        "generator": model_spec("generator"),
+        "generator": model_spec("generator", input),
         "rows_per_shard": config["shard_rows"],
         "count": config["fakes"]["count"],
         "seed": config["seed"],
@@ -161,13 +168,17 @@ def sample_args():
     })
 
 
-def clip_images_args(wildcards):
+def clip_images_args(wildcards, input):
     return cli_flags({
-        "images": dataset_folder(wildcards.dataset),
+        "images": staged_images(input.images),
         "images_key": f"datasets.{wildcards.dataset}.images",
         "rows_per_shard": config["shard_rows"],
-        "clip": model_spec("clip"),
+        "clip": model_spec("clip", input),
     })
+
+
+def clip_codes_args(wildcards, input):
+    return cli_flags({"generator": model_spec("generator", input), "clip": model_spec("clip", input)})
 
 
 def manifest_folder(wildcards):
@@ -182,22 +193,39 @@ def manifest_args(wildcards):
     })
 
 
-def fidelity_args():
+def dataset_inputs(collections=("codes",)):
+    """Every dataset's images (its rendered world folder in the mini world) and the given collections of it."""
+    inputs = {f"images_{d}": images_input(Namespace(dataset=d)) for d in DATASETS}
+    for d in DATASETS:
+        for kind in collections:
+            inputs.update(collection_inputs(kind, d))
+    return inputs
+
+
+def fidelity_inputs(wildcards):
+    inputs = {**dataset_inputs(), "generator": model_checkpoint("generator"), "clip": model_checkpoint("clip")}
+    if MINI:
+        inputs["attribute_net"] = f"{OUT}/models/attribute_net.pt"
+    return inputs
+
+
+def fidelity_args(wildcards, input):
     datasets = {}
     for name, ds in config["datasets"].items():
+        images = input[f"images_{name}"]
         datasets[name] = {
-            "images": dataset_folder(name),
-            "attributes": f"{OUT}/world/{name}/attributes.parquet" if MINI else None,
+            "images": staged_images(images),
+            "attributes": world_attributes(images) if MINI else None,
+            "codes": collection_input(input, "codes", name),
             "train_count": ds["train_count"],
             "style": ds["style"],
             "prior": ds["prior"],
         }
     args = {
         "world": WORLD,
-        "generator": model_spec("generator"),
-        "clip": model_spec("clip"),
+        "generator": model_spec("generator", input),
+        "clip": model_spec("clip", input),
         "datasets": datasets,
-        "codes_root": f"{OUT}/codes",
         "images": config["report"]["images"],
         "pairs": config["report"]["pairs"],
         "seed": config["seed"],
@@ -205,24 +233,27 @@ def fidelity_args():
         "expressiveness_steps": config["report"]["expressiveness_steps"],
     }
     if MINI:  # the S-expressiveness check (the real world has no ideal edit: reported not applicable)
-        args["attribute_net"] = f"{OUT}/models/attribute_net.pt"
+        args["attribute_net"] = input.attribute_net
         args["prompts"] = [{"attribute": p["attribute"], "value": p["value"]} for p in config["evaluation"]["prompts"]]
     return cli_flags(args)
 
 
-def alignment_args(wildcards):
+def alignment_inputs(wildcards):
+    return {**dataset_inputs(("codes", "clip")), "clip": model_checkpoint("clip")}
+
+
+def alignment_args(wildcards, input):
     """The DeltaSpace check's settings (mini world only: captions are made from the true attributes)."""
     if not MINI:
         raise ValueError("report.alignment_images: the DeltaSpace check (deltaspace-alignment) needs the mini "
                          "world's attributes to caption images; the real world has none")
-    datasets = {name: {"attributes": f"{OUT}/world/{name}/attributes.parquet", "train_count": ds["train_count"]}
+    datasets = {name: {"attributes": world_attributes(input[f"images_{name}"]), "train_count": ds["train_count"],
+                       "codes": collection_input(input, "codes", name), "clip": collection_input(input, "clip", name)}
                 for name, ds in config["datasets"].items()}
     return cli_flags({
         "world": WORLD,
-        "clip": model_spec("clip"),
+        "clip": model_spec("clip", input),
         "datasets": datasets,
-        "codes_root": f"{OUT}/codes",
-        "clip_root": f"{OUT}/clip",
         "images": config["report"]["alignment_images"],
         "pairs": config["report"]["alignment_pairs"],
         "seed": config["seed"],
@@ -252,13 +283,20 @@ def dataset_settings(wildcards):
 
 
 def images_input(wildcards):
+    """A dataset's images as a job input: the rendered world folder (mini) or the user's image folder."""
     if MINI:
         return f"{OUT}/world/{wildcards.dataset}"
     return config["datasets"][wildcards.dataset]["images"]
 
 
-def all_images_inputs():
-    return [f"{OUT}/world/{d}" if MINI else config["datasets"][d]["images"] for d in DATASETS]
+def staged_images(path):
+    """The image folder inside a (staged) images_input: a mini world folder keeps its images in images/."""
+    return f"{path}/images" if MINI else path
+
+
+def world_attributes(path):
+    """The true attributes of a (staged) mini world folder."""
+    return f"{path}/attributes.parquet"
 
 
 def manifest_shards(wildcards):
@@ -284,23 +322,33 @@ EVAL_DATASETS = list(config["evaluation"]["images"])
 TRAIN_DATASETS = [d for d, ds in config["datasets"].items() if ds["train_count"] > 0]
 
 
-def relevance_args():
+def relevance_inputs(wildcards):
+    return {**collection_inputs("codes", FAKES), "generator": model_checkpoint("generator"),
+            "clip": model_checkpoint("clip")}
+
+
+def relevance_args(wildcards, input):
     return cli_flags({
-        "generator": model_spec("generator"),
-        "clip": model_spec("clip"),
-        "fakes_codes": f"{OUT}/codes/{FAKES}",
+        "generator": model_spec("generator", input),
+        "clip": model_spec("clip", input),
+        "fakes_codes": collection_input(input, "codes", FAKES),
         **config["relevance"],
     })
 
 
-def mapper_collections():
-    """Training collections of the Delta Mapper: the training split of real datasets plus all fakes."""
-    collections = [{"codes": f"{OUT}/codes/{d}", "clip": f"{OUT}/clip/{d}", "split": "train"} for d in TRAIN_DATASETS]
-    return collections + [{"codes": f"{OUT}/codes/{FAKES}", "clip": f"{OUT}/clip/{FAKES}", "split": None}]
-
-
 def mapper_inputs(wildcards):
-    return [manifest(kind, t) for t in TRAIN_DATASETS + [FAKES] for kind in ("codes", "clip")]
+    """The Delta Mapper's training collections (codes and CLIP of each training dataset and of the fakes)."""
+    inputs = {"generator": model_checkpoint("generator")}
+    for collection in TRAIN_DATASETS + [FAKES]:
+        inputs.update(collection_inputs("codes", collection))
+        inputs.update(collection_inputs("clip", collection))
+    return inputs
+
+
+def mapper_collections(input):
+    """Training collections of the Delta Mapper: the training split of real datasets plus all fakes."""
+    return [{"codes": collection_input(input, "codes", c), "clip": collection_input(input, "clip", c),
+             "split": None if c == FAKES else "train"} for c in TRAIN_DATASETS + [FAKES]]
 
 
 # Training replicates (the seeds target, results/table1-seeds.csv): replicate k trains every trained artefact
@@ -318,11 +366,11 @@ def replicate_seed(replicate):
     return config["seed"] + int(replicate.removeprefix(".seed") or 0)
 
 
-def mapper_args(wildcards):
+def mapper_args(wildcards, input):
     settings = config["mappers"][wildcards.mapper]
     return cli_flags({
-        "collections": mapper_collections(),
-        "generator": model_spec("generator"),
+        "collections": mapper_collections(input),
+        "generator": model_spec("generator", input),
         "seed": replicate_seed(wildcards.replicate),
         **settings,
     })
@@ -346,17 +394,25 @@ def method_declaration(name):
     return method_kind(method["kind"]), {k: v for k, v in method.items() if k != "kind"}
 
 
-def method_spec(name, replicate=""):
-    """What the edit stage needs to build a method: its kind, settings, input files and models."""
+def method_artefacts(name, replicate=""):
+    """{role: path} of the workflow artefacts a method's kind reads, of a training replicate."""
     kind, settings = method_declaration(name)
-    inputs = {role: artefact_path(ref, replicate) for role, ref in kind.artefacts(settings).items()}
-    return {"name": name, "kind": config["methods"][name]["kind"], "settings": settings, "inputs": inputs,
-            "generator": model_spec("generator"), "clip": model_spec("clip")}
+    return {role: artefact_path(ref, replicate) for role, ref in kind.artefacts(settings).items()}
+
+
+def method_spec(name, input):
+    """What a stage needs to build a method: its kind, settings, and its artefacts and models as the job's
+    (staged) inputs of the same names (method_inputs)."""
+    _, settings = method_declaration(name)
+    return {"name": name, "kind": config["methods"][name]["kind"], "settings": settings,
+            "inputs": {role: input[role] for role in method_artefacts(name)},
+            "generator": model_spec("generator", input), "clip": model_spec("clip", input)}
 
 
 def method_inputs(wildcards):
-    """Files a method's edit job reads besides the models (declared by its kind)."""
-    return method_spec(wildcards.method, wildcards.replicate)["inputs"]
+    """Files a method's jobs read: the artefacts its kind declares (of the job's replicate) and the models."""
+    return {**method_artefacts(wildcards.method, getattr(wildcards, "replicate", "")),
+            "generator": model_checkpoint("generator"), "clip": model_checkpoint("clip")}
 
 
 def retrained_artefacts():
@@ -370,33 +426,33 @@ def retrained_artefacts():
     return retrained
 
 
-def edit_args(wildcards):
+def edit_args(wildcards, input):
     return cli_flags({
-        "method": method_spec(wildcards.method, wildcards.replicate),
+        "method": method_spec(wildcards.method, input),
         "prompts": config["evaluation"]["prompts"],
         "source": config["editing"]["source"],
         "batch_size": config["editing"]["batch_size"],
     })
 
 
-def evaluation_set_args(wildcards):
+def evaluation_set_args(wildcards, input):
     d = wildcards.dataset
     return cli_flags({
-        "codes": f"{OUT}/codes/{d}",
-        "clip_collection": f"{OUT}/clip/{d}",
-        "images": dataset_folder(d),
+        "codes": collection_input(input, "codes", d),
+        "clip_collection": collection_input(input, "clip", d),
+        "images": staged_images(input.images),
         "images_key": f"datasets.{d}.images",
         "count": config["evaluation"]["images"][d],
-        "generator": model_spec("generator"),
+        "generator": model_spec("generator", input),
         # mini world: every factor of each image and the render style, to render the ideal edits
-        **({"attributes": f"{OUT}/world/{d}/attributes.parquet", "style": config["datasets"][d]["style"]}
-           if MINI else {}),
+        **({"attributes": world_attributes(input.images), "style": config["datasets"][d]["style"]} if MINI else {}),
     })
 
 
 def evaluation_set_inputs(wildcards):
     d = wildcards.dataset
-    return {"codes": manifest("codes", d), "clip": manifest("clip", d), "images": images_input(wildcards)}
+    return {**collection_inputs("codes", d), **collection_inputs("clip", d), "images": images_input(wildcards),
+            "generator": model_checkpoint("generator")}
 
 
 def bundle_method():
@@ -409,29 +465,33 @@ def figure_paths(wildcards):
 
 
 def bundle_inputs(wildcards):
-    inputs = method_inputs(Namespace(method=bundle_method(), replicate=""))
-    return {**inputs, "generator": model_checkpoint("generator"), "encoder": model_checkpoint("encoder"), "clip": model_checkpoint("clip")}
+    return {**method_inputs(Namespace(method=bundle_method())), "encoder": model_checkpoint("encoder")}
 
 
-def metric_nets():
-    """Checkpoints of the metric backbones: trained by the workflow (mini) or given (real)."""
-    if MINI:
-        return {"world": WORLD, "attribute_net": f"{OUT}/models/attribute_net.pt",
-                "identity": f"{OUT}/models/identity_net.onnx", "fid_features": f"{OUT}/models/attribute_net.pt"}
-    return {"world": WORLD, "attribute_net": None, "identity": config["metrics"]["identity"],
-            "fid_features": config["metrics"]["inception"]}
+def bundle_args(wildcards, input):
+    return cli_flags({"method": method_spec(bundle_method(), input), "encoder": model_spec("encoder", input)})
 
 
 def metric_net_inputs(wildcards):
-    return {k: v for k, v in metric_nets().items() if k != "world" and v}
+    """Checkpoints of the metric backbones: trained by the workflow (mini) or given (real: no attribute net)."""
+    if MINI:
+        return {"attribute_net": f"{OUT}/models/attribute_net.pt", "identity": f"{OUT}/models/identity_net.onnx",
+                "fid_features": f"{OUT}/models/attribute_net.pt"}
+    return {"identity": config["metrics"]["identity"], "fid_features": config["metrics"]["inception"]}
 
 
-def evaluate_args(wildcards):
+def metric_nets(input):
+    """The metric backbones as the evaluating stages read them: the job's (staged) inputs of metric_net_inputs."""
+    return {"world": WORLD, "attribute_net": input.get("attribute_net"), "identity": input.identity,
+            "fid_features": input.fid_features}
+
+
+def evaluate_args(wildcards, input):
     return cli_flags({
         "prompts": config["evaluation"]["prompts"],
         "source": config["editing"]["source"],
         "metrics": config["evaluation"]["metrics"],
-        "nets": metric_nets(),
+        "nets": metric_nets(input),
         "world": WORLD,
         "dataset": wildcards.dataset,
         "method": wildcards.method,
@@ -440,33 +500,41 @@ def evaluate_args(wildcards):
     })
 
 
-def figure_args(wildcards):
+def figure_inputs(wildcards):
+    """The evaluation set, every method's edits of it (named edits_<method>) and the generator."""
+    return {"evaluation_set": f"{OUT}/evaluation/{wildcards.dataset}.parquet",
+            **{f"edits_{m}": f"{OUT}/edits/{wildcards.dataset}/{m}" for m in METHODS},
+            "generator": model_checkpoint("generator")}  # renders the reconstruction column
+
+
+def figure_args(wildcards, input, output):
     return cli_flags({
-        "edits": {m: f"{OUT}/edits/{wildcards.dataset}/{m}" for m in METHODS},
-        "out": {m: f"{OUT}/figures/{wildcards.dataset}/{m}.png" for m in METHODS},
+        "edits": {m: input[f"edits_{m}"] for m in METHODS},
+        "out": dict(zip(METHODS, output)),
         "prompts": config["evaluation"]["prompts"],
         "source": config["editing"]["source"],
         "rows": config["evaluation"]["figure_rows"],
-        "generator": model_spec("generator"),
+        "generator": model_spec("generator", input),
         "world": WORLD,
         "dataset": wildcards.dataset,
     })
 
 
-def claims_args():
-    return cli_flags({
-        "results": {d: [f"{OUT}/metrics/{d}/{m}.jsonl" for m in METHODS] for d in EVAL_DATASETS},
-        "methods": METHODS,
-        "world": WORLD,
-    })
+def metrics_paths(dataset):
+    """Every method's evaluation results on a dataset, in the order of `methods`."""
+    return [f"{OUT}/metrics/{dataset}/{m}.jsonl" for m in METHODS]
 
 
-def table1_args(wildcards):
-    return cli_flags({
-        "results": [f"{OUT}/metrics/{wildcards.dataset}/{m}.jsonl" for m in METHODS],
-        "dataset": wildcards.dataset,
-        "methods": METHODS,
-    })
+def claims_inputs(wildcards):
+    return {d: metrics_paths(d) for d in EVAL_DATASETS}
+
+
+def claims_args(wildcards, input):
+    return cli_flags({"results": {d: list(input[d]) for d in EVAL_DATASETS}, "methods": METHODS, "world": WORLD})
+
+
+def table1_args(wildcards, input):
+    return cli_flags({"results": list(input.results), "dataset": wildcards.dataset, "methods": METHODS})
 
 
 def seed_results(dataset):
@@ -481,9 +549,10 @@ def seed_results_inputs(wildcards):
     return sum(seed_results(wildcards.dataset), [])
 
 
-def table1_seeds_args(wildcards):
+def table1_seeds_args(wildcards, input):
+    staged = iter(input)  # the staged files of seed_results_inputs, in the same order
     return cli_flags({
-        "results": seed_results(wildcards.dataset),
+        "results": [[next(staged) for _ in replicate] for replicate in seed_results(wildcards.dataset)],
         "dataset": wildcards.dataset,
         "methods": METHODS,
         "retrained": retrained_artefacts(),
@@ -497,20 +566,21 @@ SWEEP_METHODS = list(config["sweep"]["methods"])
 
 
 def sweep_inputs(wildcards):
-    """Files a method's sweep job reads besides the models: its kind's artefacts (of the ordinary run) and the
-    metric nets."""
-    return {**method_spec(wildcards.method)["inputs"], **metric_net_inputs(wildcards)}
+    """Files a method's sweep job reads: its kind's artefacts (of the ordinary run), the models, the metric
+    nets and the evaluation set."""
+    return {**method_inputs(wildcards), **metric_net_inputs(wildcards),
+            "evaluation_set": f"{OUT}/evaluation/{wildcards.dataset}.parquet"}
 
 
-def sweep_args(wildcards):
+def sweep_args(wildcards, input):
     return cli_flags({
-        "method": method_spec(wildcards.method),
+        "method": method_spec(wildcards.method, input),
         "scales": config["sweep"]["scales"],
         "images": config["sweep"]["images"],
         "prompts": config["evaluation"]["prompts"],
         "source": config["editing"]["source"],
         "batch_size": config["editing"]["batch_size"],
-        "nets": metric_nets(),
+        "nets": metric_nets(input),
         "world": WORLD,
         "dataset": wildcards.dataset,
         "bootstrap": config["evaluation"]["bootstrap"],
@@ -523,8 +593,8 @@ def sweep_paths(wildcards):
     return [f"{OUT}/sweeps/{wildcards.dataset}/{m}.jsonl" for m in SWEEP_METHODS]
 
 
-def tradeoff_args(wildcards):
-    return cli_flags({"sweeps": sweep_paths(wildcards), "dataset": wildcards.dataset, "world": WORLD})
+def tradeoff_args(wildcards, input):
+    return cli_flags({"sweeps": list(input), "dataset": wildcards.dataset, "world": WORLD})
 
 
 def sweep_outputs():

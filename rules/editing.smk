@@ -1,56 +1,10 @@
-# Editing with DeltaEdit: R_s, the Delta Mappers (DeltaEdit and its ablations), the evaluation set,
-# and every method's edits of it for every evaluation prompt.
-
-
-rule relevance:
-    input:
-        generator=model_checkpoint("generator"),
-        clip=model_checkpoint("clip"),
-        fakes=manifest("codes", FAKES),
-    output:
-        rs=f"{OUT}/relevance/rs.npy",
-        stats=f"{OUT}/relevance/s_stats.npz",
-        info=f"{OUT}/relevance/rs.json",
-    params:
-        args=relevance_args(),
-    log:
-        log_path("relevance"),
-    benchmark:
-        bench_path("relevance")
-    threads: config["threads"]
-    resources:
-        mem_mb=4000,
-        runtime=120,
-    shell:
-        "deltaspace relevance {params.args} --out {output.rs:q} --stats {output.stats:q} "
-        "--info {output.info:q} --threads {threads} > {log:q} 2>&1"
-
-
-rule train_delta_mapper:
-    input:
-        tables=mapper_inputs,
-        generator=model_checkpoint("generator"),
-    output:
-        mapper_checkpoint("{mapper}", "{replicate}"),  # replicate: "" or ".seed<k>", trained with seed + k
-    params:
-        args=mapper_args,
-    log:
-        log_path("train_delta_mapper/{mapper}{replicate}"),
-    benchmark:
-        bench_path("train_delta_mapper/{mapper}{replicate}")
-    priority: CRITICAL_PATH
-    threads: config["threads"]
-    resources:
-        mem_mb=6000,
-        runtime=240,
-    shell:
-        "deltaspace train-delta-mapper {params.args} --out {output:q} --threads {threads} > {log:q} 2>&1"
+# Editing: the evaluation set of each dataset, every method's edits of it for every evaluation prompt,
+# and the editor bundle of `deltaspace edit`.
 
 
 rule evaluation_set:
     input:
         unpack(evaluation_set_inputs),
-        generator=model_checkpoint("generator"),
     output:
         f"{OUT}/evaluation/{{dataset}}.parquet",
     params:
@@ -69,8 +23,6 @@ rule edit_images:
     input:
         unpack(method_inputs),
         evaluation_set=f"{OUT}/evaluation/{{dataset}}.parquet",
-        generator=model_checkpoint("generator"),
-        clip=model_checkpoint("clip"),
     output:
         directory(f"{OUT}/edits/{{dataset}}/{{method}}{{replicate}}"),  # with the mappers of that replicate
     params:
@@ -97,7 +49,7 @@ rule editor_bundle:
     output:
         f"{OUT}/models/deltaedit.json",
     params:
-        args=cli_flags({"method": method_spec(bundle_method()), "encoder": model_spec("encoder")}),
+        args=bundle_args,
     log:
         log_path("editor_bundle"),
     threads: 1

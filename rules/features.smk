@@ -32,7 +32,7 @@ rule clip_fakes_shard:
     output:
         f"{OUT}/clip/{FAKES}/part-{{part}}.parquet",
     params:
-        args=cli_flags({"generator": model_spec("generator"), "clip": model_spec("clip")}),
+        args=clip_codes_args,
     log:
         log_path("clip_fakes_shard/{part}"),
     benchmark:

@@ -7,9 +7,6 @@
 rule strength_sweep:
     input:
         unpack(sweep_inputs),
-        evaluation_set=f"{OUT}/evaluation/{{dataset}}.parquet",
-        generator=model_checkpoint("generator"),
-        clip=model_checkpoint("clip"),
     output:
         f"{OUT}/sweeps/{{dataset}}/{{method}}.jsonl",
     params:

@@ -4,7 +4,7 @@
 rule table1_dataset:
     localrule: True  # seconds of work: on a cluster it runs on the submitting machine, never queued
     input:
-        results=[f"{OUT}/metrics/{{dataset}}/{m}.jsonl" for m in METHODS],
+        results=metrics_paths("{dataset}"),
         figures=figure_paths,
     output:
         table=f"{OUT}/tables/table1-{{dataset}}.csv",
@@ -75,11 +75,11 @@ rule table1_seeds:
 rule claims:
     localrule: True  # seconds of work: on a cluster it runs on the submitting machine, never queued
     input:
-        [f"{OUT}/metrics/{d}/{m}.jsonl" for d in EVAL_DATASETS for m in METHODS],
+        unpack(claims_inputs),
     output:
         report(f"{OUT}/claims.md", category="Tables"),
     params:
-        args=claims_args(),
+        args=claims_args,
     log:
         log_path("claims"),
     threads: 1

@@ -15,7 +15,7 @@ from deltaspace.io.shards import write_manifest, write_shard
 from deltaspace.models import clip as C
 from deltaspace.stages import alignment
 from deltaspace.world.attributes import params_to_frame, sample_params
-from deltaspace.world.probes import (alignment_per_item, pair_deltas, paired_alignment, random_pairs,
+from deltaspace.metrics.clip_probes import (alignment_per_item, pair_deltas, paired_alignment, random_pairs,
                                      retrieval_scores)
 from deltaspace.world.renderer import render
 
@@ -111,12 +111,18 @@ def _tiny_world(tmp_path, n: int = 14, train_count: int = 4):
     return {"format": "deltaspace", "checkpoint": str(tmp_path / "clip.pt"), "normalize": True}
 
 
+def _datasets(tmp_path):
+    """The stage's dataset entry for _tiny_world, its collections given by manifest as the workflow gives them."""
+    return {"d": {"attributes": str(tmp_path / "world" / "attributes.parquet"), "train_count": 4,
+                  "codes": str(tmp_path / "codes" / "d" / "manifest.json"),
+                  "clip": str(tmp_path / "clip" / "d" / "manifest.json")}}
+
+
 def test_the_stage_writes_the_report_and_the_figure(tmp_path):
     spec = _tiny_world(tmp_path)
-    datasets = {"d": {"attributes": str(tmp_path / "world" / "attributes.parquet"), "train_count": 4}}
+    datasets = _datasets(tmp_path)
     out, figure = tmp_path / "reports" / "deltaspace.json", tmp_path / "figures" / "tsne.png"
-    summary = alignment.deltaspace_alignment(clip=spec, datasets=datasets, codes_root=tmp_path / "codes",
-                                             clip_root=tmp_path / "clip", images=50, pairs=12, seed=0, out=out,
+    summary = alignment.deltaspace_alignment(clip=spec, datasets=datasets, images=50, pairs=12, seed=0, out=out,
                                              figure=figure)
     report = json.loads(out.read_text())
     entry = report["datasets"]["d"]
@@ -138,8 +144,6 @@ def test_the_stage_writes_the_report_and_the_figure(tmp_path):
 
 def test_the_stage_refuses_a_dataset_without_two_heldout_images(tmp_path):
     spec = _tiny_world(tmp_path, n=5, train_count=4)
-    datasets = {"d": {"attributes": str(tmp_path / "world" / "attributes.parquet"), "train_count": 4}}
     with pytest.raises(Exception, match="needs two"):
-        alignment.deltaspace_alignment(clip=spec, datasets=datasets, codes_root=tmp_path / "codes",
-                                       clip_root=tmp_path / "clip", images=8, pairs=4, seed=0,
+        alignment.deltaspace_alignment(clip=spec, datasets=_datasets(tmp_path), images=8, pairs=4, seed=0,
                                        out=tmp_path / "r.json", figure=tmp_path / "f.png")

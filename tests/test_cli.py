@@ -21,13 +21,13 @@ def test_stage_table_names_the_module_of_every_stage():
 
 
 def test_a_job_imports_only_its_own_stage():
-    """A collection-manifest job (one per table, seconds of work) loads neither other stages nor torch."""
+    """A collection-manifest job (one per collection, seconds of work) loads neither other stages nor torch."""
     probe = ("import sys\nfrom deltaspace.cli import main\ntry:\n    main(['collection-manifest', '--help'])\n"
              "except SystemExit:\n    pass\nprint(sorted(m for m in sys.modules if m.startswith('deltaspace.stages.')\n"
              "             or m in ('torch', 'pandas')))")
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert "--shards" in proc.stdout, proc.stderr  # the subcommand's own help
-    assert proc.stdout.strip().splitlines()[-1] == "['deltaspace.stages.tables']", proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "['deltaspace.stages.collections']", proc.stderr
 
 
 def test_config_validation_imports_neither_torch_nor_pandas():

@@ -10,7 +10,7 @@ from deltaspace import rng
 from deltaspace.models.stylegan2 import load_generator
 from deltaspace.training.generator import train_generator
 from deltaspace.world import attributes, renderer
-from deltaspace.world.expressiveness import s_expressiveness
+from deltaspace.metrics.expressiveness import s_expressiveness
 
 ARCH = {"size": 8, "style_dim": 64, "n_mlp": 2, "channels": {4: 32, 8: 16}}
 PROMPTS = [{"attribute": "hair_color", "value": "red"}, {"attribute": "hair_color", "value": "blond"},

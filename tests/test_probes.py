@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from deltaspace.models import clip as C
-from deltaspace.world import probes
+from deltaspace.metrics import clip_probes as probes
 from deltaspace.world.attributes import ATTRIBUTES, sample_params
 from deltaspace.world.captions import EDIT_PROMPTS, SOURCE_PROMPT, zero_shot_prompts
 from deltaspace.world.renderer import render

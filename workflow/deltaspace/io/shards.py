@@ -144,9 +144,15 @@ def write_manifest(folder: str | os.PathLike, shards: Sequence[str | os.PathLike
     return manifest
 
 
+def collection_folder(path: str | os.PathLike) -> Path:
+    """A collection's folder, given the folder or its manifest (the workflow passes the manifest, a job input)."""
+    path = Path(path)
+    return path.parent if path.name == MANIFEST else path
+
+
 def read_manifest(folder: str | os.PathLike, verify: bool = False) -> dict:
-    """Load a collection's manifest; `verify` re-checks every shard's checksum."""
-    folder = Path(folder)
+    """Load a collection's manifest (given its folder or manifest path); `verify` re-checks every shard's checksum."""
+    folder = collection_folder(folder)
     path = folder / MANIFEST
     if not path.is_file():
         raise DataError(f"{folder} has no {MANIFEST}: the collection is incomplete (rerun the workflow to finish it)")
@@ -159,8 +165,8 @@ def read_manifest(folder: str | os.PathLike, verify: bool = False) -> dict:
 
 
 def iter_collection(folder: str | os.PathLike, columns: Sequence[str] | None = None) -> Iterator[dict[str, np.ndarray]]:
-    """Stream a collection shard by shard (memory bounded by one shard)."""
-    folder = Path(folder)
+    """Stream a collection (its folder or manifest path) shard by shard (memory bounded by one shard)."""
+    folder = collection_folder(folder)
     for entry in read_manifest(folder)["shards"]:
         yield read_shard(folder / entry["file"], columns)
 

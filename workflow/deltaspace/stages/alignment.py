@@ -144,18 +144,18 @@ def _title(space: str, name: str, count: int, scores: dict) -> str:
 
 @stage("deltaspace-alignment")
 @torch.no_grad()
-def deltaspace_alignment(*, clip: dict, datasets: dict, codes_root: Path, clip_root: Path, images: int, pairs: int,
+def deltaspace_alignment(*, clip: dict, datasets: dict, images: int, pairs: int,
                          seed: int, out: Path, figure: Path, world: str = "mini", threads: int = 1) -> dict:
     """Test the DeltaSpace claim on held-out images of each dataset; write the JSON report and the t-SNE PNG.
 
-    datasets: {name: {"attributes": its attributes.parquet, "train_count"}}; codes_root/<name> and
-    clip_root/<name>: the dataset's codes and CLIP image-embedding tables (row-aligned). `images`
+    datasets: {name: {"attributes": its attributes.parquet, "train_count", "codes" and "clip": its codes and
+    CLIP image-embedding collections (row-aligned)}}. `images`
     held-out images per dataset (N, fewer if the dataset has fewer), `pairs` random pairs of them (M;
     M = N gives both spaces the same chance top-1).
     """
     from ..models.clip import encode_text
     from ..world.captions import caption
-    from ..world.probes import alignment_per_item, pair_deltas, paired_alignment, random_pairs
+    from ..metrics.clip_probes import alignment_per_item, pair_deltas, paired_alignment, random_pairs
     from .fidelity import clip_backbone, true_params
 
     start = time.time()
@@ -165,10 +165,9 @@ def deltaspace_alignment(*, clip: dict, datasets: dict, codes_root: Path, clip_r
                              "matched-minus-mismatched cosine gap", "datasets": {}}
     rows = []
     for name, ds in datasets.items():
-        index, files, emb = heldout_embeddings(Path(codes_root) / name, Path(clip_root) / name, ds["train_count"],
-                                               images)
+        index, files, emb = heldout_embeddings(ds["codes"], ds["clip"], ds["train_count"], images)
         if len(index) < 2:
-            raise DataError(f"{codes_root}/{name}: {len(index)} held-out image(s), the DeltaSpace check needs two")
+            raise DataError(f"{ds['codes']}: {len(index)} held-out image(s), the DeltaSpace check needs two")
         texts = encode_text(model.model, model.tokenizer, caption(true_params(ds["attributes"], files), seed, index))
         emb = torch.from_numpy(np.ascontiguousarray(emb))
         vectors = {"raw": (emb, texts), "delta": pair_deltas(emb, texts, random_pairs(seed, len(index), pairs))}

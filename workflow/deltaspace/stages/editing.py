@@ -101,13 +101,18 @@ def read_evaluation_set(path: Path, G) -> dict:
     return evaluation_tensors(read_shard(path), G, str(path))
 
 
+def _tensor(column: np.ndarray) -> torch.Tensor:
+    """A column as a tensor of its own (columns read from Parquet are read-only views on Arrow's buffers)."""
+    return torch.from_numpy(np.array(column, copy=True, order="C"))
+
+
 def evaluation_tensors(table: dict, G, where: str) -> dict:
     """read_evaluation_set's dict from an evaluation set already read (read_shard), or its first rows."""
     return {
-        "s": torch.from_numpy(np.ascontiguousarray(table["s"])),
-        "s_rgb": torch.from_numpy(np.ascontiguousarray(table["s_rgb"])),
-        "wplus": torch.from_numpy(np.ascontiguousarray(table["wplus"])).view(-1, G.n_latent, G.style_dim),
-        "embedding": torch.from_numpy(np.ascontiguousarray(table["clip" if "clip" in table else "embedding"])),
+        "s": _tensor(table["s"]),
+        "s_rgb": _tensor(table["s_rgb"]),
+        "wplus": _tensor(table["wplus"]).view(-1, G.n_latent, G.style_dim),
+        "embedding": _tensor(table["clip" if "clip" in table else "embedding"]),
         "pixels": decode_pngs(table["image"], f"{where}:image"),
         "index": table["index"],
         "attributes": {k[5:]: table[k] for k in table if k.startswith("attr_")},

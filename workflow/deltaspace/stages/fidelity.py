@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import torch
 from ..metrics.psnr import psnr_db
 from .. import rng
 from ..cli import stage
+from ..io.atomic import write_text_atomic
 from ..io.images import image_grid, load_batch, tensor_to_uint8, write_png
 from ..io.shards import iter_collection
 from ..models.loading import load_clip_spec, load_generator_spec
@@ -66,11 +66,13 @@ def _synth(G, s: np.ndarray, s_rgb: np.ndarray, batch: int = 256) -> torch.Tenso
 
 @stage("fidelity-report")
 @torch.no_grad()
-def fidelity_report(*, world: str, generator: dict, clip: dict, datasets: dict, codes_root: Path,
-                    images: int, pairs: int, seed: int, out: Path, grid: Path, attribute_net: Path | None = None,
+def fidelity_report(*, world: str, generator: dict, clip: dict, datasets: dict, images: int, pairs: int, seed: int, out: Path, grid: Path, attribute_net: Path | None = None,
                     prompts: list | None = None, expressiveness_images: int = 64, expressiveness_steps: int = 100,
                     threads: int = 1) -> dict:
     """Measure generator, inversion and CLIP fidelity and S expressiveness on held-out data; write JSON and a PNG grid.
+
+    datasets: {name: {"images", "codes" (its codes collection), "train_count", "style", "prior",
+    "attributes" (mini world: its attributes.parquet)}}.
 
     prompts: [{"attribute", "value"}, ...] for the S-expressiveness check, run on the first
     expressiveness_images (at most `images`) held-out images of each dataset with `attribute_net`.
@@ -97,7 +99,7 @@ def fidelity_report(*, world: str, generator: dict, clip: dict, datasets: dict, 
 
     for name, ds in datasets.items():
         entry: dict = {}
-        codes = heldout_codes(Path(codes_root) / name, ds["train_count"], images)
+        codes = heldout_codes(ds["codes"], ds["train_count"], images)
         originals = load_batch(ds["images"], list(codes["file"]), G.size)
         recon = _synth(G, codes["s"], codes["s_rgb"])
         entry["inversion"] = _summary(psnr_db(recon, originals))
@@ -112,11 +114,7 @@ def fidelity_report(*, world: str, generator: dict, clip: dict, datasets: dict, 
 
     report["s_expressiveness"] = _expressiveness_verdict(expressive)
     report["seconds"] = round(time.time() - start, 1)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(report, indent=2))
-    os.replace(tmp, out)
+    write_text_atomic(out, json.dumps(report, indent=2))
     write_png(grid, image_grid(grid_rows))
     log.info("fidelity report written to %s (%.1f s)", out, report["seconds"])
     return _headline(report)
@@ -135,7 +133,7 @@ def true_params(attributes: Path, files) -> dict:
 
 
 def _clip_probes(clip_model, ds: dict, params: dict, originals: torch.Tensor, pairs: int, seed: int) -> dict:
-    from ..world.probes import delta_alignment, zero_shot_accuracy
+    from ..metrics.clip_probes import delta_alignment, zero_shot_accuracy
 
     kwargs = dict(normalize=clip_model.normalize)
     return {
@@ -161,7 +159,7 @@ def _expressiveness_setup(world: str, attribute_net, prompts) -> tuple[dict, obj
 def _s_expressiveness(G, net, name: str, ds: dict, params: dict, codes: dict, prompts: list, n: int,
                       steps: int) -> dict:
     from ..world.attributes import select
-    from ..world.expressiveness import s_expressiveness
+    from ..metrics.expressiveness import s_expressiveness
 
     n = min(n, len(codes["s"]))
     t0 = time.time()

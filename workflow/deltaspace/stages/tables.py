@@ -7,7 +7,6 @@ from pathlib import Path
 
 from ..cli import stage
 from ..io.atomic import atomic_path, write_text_atomic
-from ..io.shards import write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +65,3 @@ def claims(*, results: dict, methods: list, world: str, out: Path) -> dict:
               "evaluation images, not the training seeds (results/table1-seeds.csv, where built).\n\n")
     write_text_atomic(out, header + "\n".join(sections))
     return {"out": str(out), "verdicts": counts}
-
-
-@stage("collection-manifest")
-def collection_manifest(*, folder: Path, shards: list, rows: int, info: dict | None = None) -> dict:
-    """Check a table's shards and write its manifest.json (last, atomically)."""
-    manifest = write_manifest(folder, [Path(s) for s in shards], expected_rows=rows, info=info)
-    return {"folder": str(folder), "rows": manifest["rows"], "shards": len(manifest["shards"])}

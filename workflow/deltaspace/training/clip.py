@@ -37,7 +37,7 @@ from tqdm import tqdm
 from deltaspace.models.clip import create_mini, encode_images, save_clip
 from deltaspace.world.attributes import ATTRIBUTES, Params, sample_params, select
 from deltaspace.world.captions import caption
-from deltaspace.world.probes import zero_shot_accuracy
+from deltaspace.metrics.clip_probes import zero_shot_accuracy
 from deltaspace.world.renderer import render
 from deltaspace.threads import uses_threads
 

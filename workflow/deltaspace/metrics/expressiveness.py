@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from .. import rng
-from ..metrics.psnr import psnr_db
-from . import attributes, renderer
+from .psnr import psnr_db
+from ..world import attributes, renderer
 
 SCALE_SAMPLES = 1024
 

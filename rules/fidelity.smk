@@ -4,16 +4,12 @@
 
 rule fidelity_report:
     input:
-        generator=model_checkpoint("generator"),
-        clip=model_checkpoint("clip"),
-        codes=[manifest("codes", d) for d in DATASETS],
-        images=all_images_inputs(),
-        attribute_net=f"{OUT}/models/attribute_net.pt" if MINI else [],
+        unpack(fidelity_inputs),
     output:
         report=report(f"{OUT}/reports/fidelity.json", category="Fidelity"),
         grid=report(f"{OUT}/reports/fidelity.png", category="Fidelity", caption="../workflow/report/fidelity.rst"),
     params:
-        args=fidelity_args(),
+        args=fidelity_args,
     log:
         log_path("fidelity_report"),
     benchmark:

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deltaspace import rng
-from deltaspace.models.clip import encode_images, text_embedding, text_embeddings
-from deltaspace.world.attributes import ATTRIBUTES, Params, num_items, replace, sample_params
-from deltaspace.world.captions import EDIT_PROMPTS, SOURCE_PROMPT, zero_shot_prompts
-from deltaspace.world.renderer import render
+from .. import rng
+from ..models.clip import encode_images, text_embedding, text_embeddings
+from ..world.attributes import ATTRIBUTES, Params, num_items, replace, sample_params
+from ..world.captions import EDIT_PROMPTS, SOURCE_PROMPT, zero_shot_prompts
+from ..world.renderer import render
 
 
 def zero_shot_accuracy(
