@@ -28,6 +28,7 @@ include: "rules/evaluate.smk"
 include: "rules/figures.smk"
 include: "rules/tables.smk"
 include: "rules/sweep.smk"
+include: "rules/wordings.smk"
 
 
 rule all:

@@ -5,7 +5,7 @@ from argparse import Namespace
 import shlex
 from pathlib import Path
 
-from deltaspace.config import validate_config
+from deltaspace.config import prompt_asks, validate_config
 from deltaspace.io.images import list_images
 from deltaspace.io.shards import shard_count, shard_name
 from deltaspace.methods.base import method_kind
@@ -234,7 +234,8 @@ def fidelity_args(wildcards, input):
     }
     if MINI:  # the S-expressiveness check (the real world has no ideal edit: reported not applicable)
         args["attribute_net"] = input.attribute_net
-        args["prompts"] = [{"attribute": p["attribute"], "value": p["value"]} for p in config["evaluation"]["prompts"]]
+        args["prompts"] = [{"attribute": a, "value": v} for p in config["evaluation"]["prompts"]
+                           for a, v in prompt_asks(p).items()]
     return cli_flags(args)
 
 
@@ -565,9 +566,9 @@ def table1_seeds_args(wildcards, input):
 SWEEP_METHODS = list(config["sweep"]["methods"])
 
 
-def sweep_inputs(wildcards):
-    """Files a method's sweep job reads: its kind's artefacts (of the ordinary run), the models, the metric
-    nets and the evaluation set."""
+def in_process_inputs(wildcards):
+    """Files a job that edits and measures in process (sweep, wordings) reads for a method: its kind's
+    artefacts (of the ordinary run), the models, the metric nets and the evaluation set."""
     return {**method_inputs(wildcards), **metric_net_inputs(wildcards),
             "evaluation_set": f"{OUT}/evaluation/{wildcards.dataset}.parquet"}
 
@@ -595,6 +596,39 @@ def sweep_paths(wildcards):
 
 def tradeoff_args(wildcards, input):
     return cli_flags({"sweeps": list(input), "dataset": wildcards.dataset, "world": WORLD})
+
+
+def wordings_args(wildcards, input):
+    return cli_flags({
+        "method": method_spec(wildcards.method, input),
+        "prompts": config["wordings"]["prompts"],
+        "canonical": config["evaluation"]["prompts"],
+        "images": config["wordings"]["images"],
+        "source": config["editing"]["source"],
+        "batch_size": config["editing"]["batch_size"],
+        "nets": metric_nets(input),
+        "world": WORLD,
+        "dataset": wildcards.dataset,
+        "bootstrap": config["evaluation"]["bootstrap"],
+        "seed": config["seed"],
+    })
+
+
+def wordings_paths(wildcards):
+    """Every measured method's wordings results on a dataset, in the order of wordings.methods."""
+    return [f"{OUT}/wordings/{wildcards.dataset}/{m}.jsonl" for m in config["wordings"]["methods"]]
+
+
+def wordings_table_args(wildcards, input):
+    return cli_flags({"results": list(input), "dataset": wildcards.dataset, "world": WORLD})
+
+
+def wordings_outputs():
+    """The `wordings` target: the wordings table of wordings.dataset (none without methods)."""
+    if not config["wordings"]["methods"]:
+        return []
+    d = config["wordings"]["dataset"]
+    return [f"{OUT}/tables/wordings-{d}.csv"]
 
 
 def sweep_outputs():

@@ -6,7 +6,7 @@
 
 rule strength_sweep:
     input:
-        unpack(sweep_inputs),
+        unpack(in_process_inputs),
     output:
         f"{OUT}/sweeps/{{dataset}}/{{method}}.jsonl",
     params:

@@ -38,15 +38,15 @@ def params():
 def test_the_ideal_edit_of_a_face_that_has_the_value_is_its_own_render(params, style):
     smiling = select(params, params["smile"] == 1)
     assert 0 < len(smiling["smile"]) < 16
-    np.testing.assert_array_equal(ideal_edits(smiling, style, 32, "smile", "yes"), render_uint8(smiling, 32, style))
+    np.testing.assert_array_equal(ideal_edits(smiling, style, 32, {"smile": "yes"}), render_uint8(smiling, 32, style))
     others = select(params, params["smile"] == 0)
-    assert (ideal_edits(others, style, 32, "smile", "yes") != render_uint8(others, 32, style)).any()
+    assert (ideal_edits(others, style, 32, {"smile": "yes"}) != render_uint8(others, 32, style)).any()
 
 
 def test_the_ideal_scores_the_cap_and_noise_scores_far_worse_than_no_edit(params, net_path):
     nets = load_metric_nets({"world": "mini", "attribute_net": net_path})
     originals = render_uint8(params)
-    targets = ideal_edits(params, "ffhq", 32, "smile", "yes")
+    targets = ideal_edits(params, "ffhq", 32, {"smile": "yes"})
     noise = np.random.default_rng(0).integers(0, 256, originals.shape, dtype=np.uint8)
     assert np.all(perceptual_distances(nets.attribute_net, targets, targets) == 0)
     ideal, _ = compute_metrics(TARGETS, originals, targets, nets, SMILE, targets=targets)
@@ -110,7 +110,7 @@ def test_evaluation_set_round_trips_every_factor_and_evaluate_reports_the_target
     np.testing.assert_array_equal(decode_pngs(table["image"]), render_uint8(expected, 32, "celeba"))
 
     # the evaluate stage: an edit that is the ideal render, against the unedited originals
-    targets = ideal_edits(world_params, style, 32, "smile", "yes")
+    targets = ideal_edits(world_params, style, 32, {"smile": "yes"})
     write_shard(tmp_path / "edits" / "face-with-smile.parquet",
                 {"index": table["index"], "image": [encode_png(x) for x in targets]})
     write_manifest(tmp_path / "edits", [tmp_path / "edits" / "face-with-smile.parquet"], info={})

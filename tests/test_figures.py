@@ -8,7 +8,8 @@ from PIL import Image
 from deltaspace.io.images import encode_png, tensor_to_uint8
 from deltaspace.io.shards import write_manifest, write_shard
 from deltaspace.models.stylegan2 import Generator, save_generator
-from deltaspace.stages.figures import GAP, SCALE, edit_figures, labelled_grid
+from deltaspace.io.drawing import GAP, SCALE, labelled_grid
+from deltaspace.stages.figures import edit_figures
 
 PROMPTS = [{"target": "face with eyeglasses", "attribute": "eyeglasses", "value": "yes"},
            {"target": "face with tanned skin and long red hair"}]  # wraps over several lines
@@ -66,3 +67,21 @@ def test_labelled_grid_checks_its_labels():
     cells = np.zeros((2, 3, 8, 8, 3), np.uint8)
     with pytest.raises(ValueError, match="2 x 3 cells"):
         labelled_grid(cells, ["a", "b"], ["1", "2"])
+
+
+def test_the_fidelity_grid_labels_each_row_and_column():
+    from deltaspace.stages.fidelity import fidelity_grid
+
+    rng = np.random.default_rng(0)
+    rows = {"renderer (the ideal)": rng.integers(0, 255, (3, 8, 8, 3), dtype=np.uint8),
+            "generator G(z)": rng.integers(0, 255, (2, 8, 8, 3), dtype=np.uint8)}
+    grid = fidelity_grid(rows, "title")
+    expected = labelled_grid(np.stack([rows["renderer (the ideal)"][:2], rows["generator G(z)"]]),
+                             ["sample 1", "sample 2"], list(rows), "title")
+    np.testing.assert_array_equal(grid, expected)  # two columns: the shorter row's images
+    unlabelled = labelled_grid(np.stack([rows["renderer (the ideal)"][:2], rows["generator G(z)"]]),
+                               ["", ""], ["", ""], "title")
+    assert grid.shape[1] > unlabelled.shape[1]  # the row labels take room left of the cells
+    h = 8 * SCALE
+    top = grid.shape[0] - 2 * (h + GAP)
+    assert (grid[top:, : grid.shape[1] - 2 * (8 * SCALE + GAP)] < 128).any()  # ink of the row labels

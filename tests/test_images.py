@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from deltaspace.errors import DataError
-from deltaspace.io.images import image_grid, list_images, load_batch, tensor_to_uint8, uint8_to_tensor, write_png
+from deltaspace.io.images import list_images, load_batch, tensor_to_uint8, uint8_to_tensor, write_png
 
 
 def test_png_roundtrip_and_resize(tmp_path):
@@ -32,8 +32,3 @@ def test_missing_or_empty_folder_names_the_key(tmp_path):
         list_images(tmp_path / "nope", "datasets.ffhq.images")
     with pytest.raises(DataError, match="holds no images"):
         list_images(tmp_path, "datasets.ffhq.images")
-
-
-def test_grid_shape():
-    rows = [np.zeros((3, 4, 4, 3), np.uint8), np.zeros((2, 4, 4, 3), np.uint8)]
-    assert image_grid(rows, scale=2, pad=1).shape == ((2 * 5 + 1) * 2, (3 * 5 + 1) * 2, 3)

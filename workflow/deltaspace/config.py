@@ -84,6 +84,7 @@ def _check_semantics(config: dict) -> None:
                 raise ConfigError(f"models.{model}.checkpoint: required in the real world (path of the checkpoint)")
     _check_editing(config)
     _check_sweep(config)
+    _check_wordings(config)
 
 
 def _check_editing(config: dict) -> None:
@@ -108,18 +109,8 @@ def _check_editing(config: dict) -> None:
         raise ConfigError(f"evaluation.table1_dataset: {evaluation['table1_dataset']!r} is not in evaluation.images")
     if not evaluation.get("prompts"):
         raise ConfigError("evaluation.prompts: required (a list of {target, attribute, value})")
-    for k, prompt in enumerate(evaluation["prompts"]):
-        if not prompt["target"].strip():
-            raise ConfigError(f"evaluation.prompts[{k}].target: the prompt is empty")
-    if config["world"] == "mini":
-        from .world.attributes import value_index
-
-        for k, prompt in enumerate(evaluation["prompts"]):
-            try:
-                value_index(prompt["attribute"], prompt["value"])
-            except (ValueError, TypeError, KeyError) as exc:
-                raise ConfigError(f"evaluation.prompts[{k}] ({prompt['target']!r}): attribute/value: {exc}") from exc
-    else:
+    _check_prompts(config, "evaluation.prompts", evaluation["prompts"])
+    if config["world"] != "mini":
         needs = {"fid": "inception", "ids": "identity"}
         for metric, key in needs.items():
             path = config["metrics"][key]
@@ -129,6 +120,57 @@ def _check_editing(config: dict) -> None:
 
 #: sweep.methods when not given: DeltaEdit-G, its ablations and StyleCLIP-GD at the paper's middle strength
 SWEEP_METHODS = ("deltaedit", "deltaedit-no-rs", "deltaedit-wplus", "straightforward", "styleclip-gd-rho3")
+
+
+def prompt_asks(prompt: dict) -> dict:
+    """{attribute: value} a config prompt entry asks for: its `asks`, or its `attribute` and `value`."""
+    return dict(prompt.get("asks") or {prompt.get("attribute"): prompt.get("value")})
+
+
+def _check_prompts(config: dict, key: str, prompts: list) -> None:
+    """No empty prompt; in the mini world, each asks for attribute values the world has."""
+    for k, prompt in enumerate(prompts):
+        if not prompt["target"].strip():
+            raise ConfigError(f"{key}[{k}].target: the prompt is empty")
+    if config["world"] != "mini":
+        return
+    from .world.attributes import value_index
+
+    for k, prompt in enumerate(prompts):
+        for attribute, value in prompt_asks(prompt).items():
+            try:
+                value_index(attribute, value)
+            except (ValueError, TypeError, KeyError) as exc:
+                raise ConfigError(f"{key}[{k}] ({prompt['target']!r}): attribute/value: {exc}") from exc
+
+
+def _check_images_of(config: dict, section: str) -> None:
+    """A target measured on the first `images` evaluation images of `dataset` (default: Table 1's)."""
+    settings = config[section]
+    settings["dataset"] = settings["dataset"] or config["evaluation"]["table1_dataset"]
+    count = config["evaluation"]["images"].get(settings["dataset"])
+    if count is None:
+        raise ConfigError(f"{section}.dataset: {settings['dataset']!r} is not in evaluation.images")
+    settings["images"] = settings["images"] or count
+    if settings["images"] > count:
+        raise ConfigError(f"{section}.images: {settings['images']} exceeds evaluation.images.{settings['dataset']} "
+                          f"({count})")
+
+
+def _check_wordings(config: dict) -> None:
+    """The wordings target's methods (configured), prompts (mini world: ground truth) and images."""
+    wordings, methods = config["wordings"], config["methods"]
+    for name in wordings["methods"]:
+        if name not in methods:
+            raise ConfigError(f"wordings.methods: no method named {name!r} (known: {', '.join(methods) or 'none'})")
+    if not wordings["methods"]:
+        return
+    if config["world"] != "mini":
+        raise ConfigError("wordings.methods: the wordings target needs the mini world's ground truth (set it to [])")
+    if not wordings["prompts"]:
+        raise ConfigError("wordings.prompts: required when wordings.methods is set")
+    _check_prompts(config, "wordings.prompts", wordings["prompts"])
+    _check_images_of(config, "wordings")
 
 
 def _check_sweep(config: dict) -> None:
@@ -142,15 +184,8 @@ def _check_sweep(config: dict) -> None:
         if name not in methods:
             raise ConfigError(f"sweep.methods: no method named {name!r} (known: {', '.join(methods) or 'none'})")
         method_kind(methods[name]["kind"]).strength_setting(name)
-    if not sweep["methods"]:
-        return
-    sweep["dataset"] = sweep["dataset"] or config["evaluation"]["table1_dataset"]
-    count = config["evaluation"]["images"].get(sweep["dataset"])
-    if count is None:
-        raise ConfigError(f"sweep.dataset: {sweep['dataset']!r} is not in evaluation.images")
-    sweep["images"] = sweep["images"] or count
-    if sweep["images"] > count:
-        raise ConfigError(f"sweep.images: {sweep['images']} exceeds evaluation.images.{sweep['dataset']} ({count})")
+    if sweep["methods"]:
+        _check_images_of(config, "sweep")
 
 
 def _check_methods(config: dict) -> None:

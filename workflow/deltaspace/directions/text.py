@@ -14,18 +14,30 @@ import torch
 
 @dataclass(frozen=True)
 class Prompt:
-    """An edit request: the neutral source text, the target text, a file-safe name and, in the
-    mini world, the ground-truth attribute value the target asks for (None elsewhere)."""
+    """An edit request: the neutral source text, the target text, a file-safe name and, in the mini world,
+    the ground truth: the attribute values the target asks for (`asks`, ((attribute, value), ...); empty
+    elsewhere). A prompt asking for one value may give it as `attribute` and `value`; for several
+    ("face with red hair and eyeglasses"), `attribute` and `value` read "hair_color+eyeglasses", "red+yes"."""
 
     target: str
     source: str = "face"
     name: str = ""
     attribute: str | None = None
     value: str | None = None
+    asks: tuple[tuple[str, str | None], ...] = ()
 
     def __post_init__(self):
         if not self.name:
             object.__setattr__(self, "name", prompt_name(self.target))
+        if self.asks and self.attribute is not None:
+            raise ValueError(f"prompt {self.target!r}: give `asks` or `attribute` and `value`, not both")
+        if self.attribute is not None:
+            object.__setattr__(self, "asks", ((self.attribute, self.value),))
+        elif self.asks:
+            asks = tuple((str(a), None if v is None else str(v)) for a, v in dict(self.asks).items())
+            object.__setattr__(self, "asks", asks)
+            object.__setattr__(self, "attribute", "+".join(a for a, _ in asks))
+            object.__setattr__(self, "value", "+".join(str(v) for _, v in asks))
 
 
 def prompt_name(text: str) -> str:

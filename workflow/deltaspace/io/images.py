@@ -109,15 +109,3 @@ def decode_png(data: bytes, what: str = "image") -> np.ndarray:
 def decode_pngs(column, what: str = "images") -> np.ndarray:
     """A column of PNG bytes -> (N, H, W, 3) uint8."""
     return np.stack([decode_png(b, f"{what}[{i}]") for i, b in enumerate(column)])
-
-
-def image_grid(rows: Sequence[np.ndarray], scale: int = 4, pad: int = 2) -> np.ndarray:
-    """Stack rows of images (each (N, H, W, 3) uint8) into one upscaled grid image."""
-    n = max(len(r) for r in rows)
-    h, w = rows[0].shape[1:3]
-    grid = np.full((len(rows) * (h + pad) + pad, n * (w + pad) + pad, 3), 255, np.uint8)
-    for i, row in enumerate(rows):
-        for j, img in enumerate(row):
-            y, x = pad + i * (h + pad), pad + j * (w + pad)
-            grid[y : y + h, x : x + w] = img
-    return grid.repeat(scale, 0).repeat(scale, 1)

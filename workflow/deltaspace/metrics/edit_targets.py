@@ -35,21 +35,23 @@ from ..world.renderer import render_uint8
 BATCH = 256
 
 
-def ideal_edits(params: Params, style: str, size: int, attribute: str, value: str | int) -> np.ndarray:
-    """The ideal edits, uint8 (N, size, size, 3): every face rendered again with `attribute` = `value`."""
-    return render_uint8(replace(params, **{attribute: value}), size, style)
+def ideal_edits(params: Params, style: str, size: int, asks: dict) -> np.ndarray:
+    """The ideal edits, uint8 (N, size, size, 3): every face rendered again with the asked values
+    ({attribute: value})."""
+    return render_uint8(replace(params, **asks), size, style)
 
 
 def prompt_targets(world_params: tuple[Params, str] | None, prompt, size: int) -> np.ndarray | None:
     """The ideal edits of the evaluation images for one prompt, or None where there are none.
 
     `world_params`: (factors, render style) of the evaluation set (stages.editing.evaluation_params),
-    None in the real world; a prompt without an attribute and value has no ideal edit either.
+    None in the real world; a prompt without the attribute values it asks for has no ideal edit either.
     """
-    if world_params is None or prompt.attribute is None or prompt.value is None:
+    asks = dict(prompt.asks)
+    if world_params is None or not asks or None in asks.values():
         return None
     params, style = world_params
-    return ideal_edits(params, style, size, prompt.attribute, prompt.value)
+    return ideal_edits(params, style, size, asks)
 
 
 def _check_targets(images: np.ndarray, targets: np.ndarray) -> None:

@@ -17,7 +17,7 @@ applicable), never a stand-in value.
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -30,10 +30,13 @@ def edit_hits(edited: Mapping[str, np.ndarray], attribute: str, value: str | int
     return (np.asarray(edited[attribute]) == target).astype(np.float64)
 
 
-def preserved_fractions(original: Mapping[str, np.ndarray], edited: Mapping[str, np.ndarray], attribute: str) -> np.ndarray:
-    """Per image (N,): the fraction of the attributes other than `attribute` predicted the same before and after."""
-    others = [name for name in original if name != attribute]
+def preserved_fractions(original: Mapping[str, np.ndarray], edited: Mapping[str, np.ndarray],
+                        attributes: str | Sequence[str]) -> np.ndarray:
+    """Per image (N,): the fraction of the attributes other than `attributes` (the edited ones) predicted the
+    same before and after."""
+    edited_ones = {attributes} if isinstance(attributes, str) else set(attributes)
+    others = [name for name in original if name not in edited_ones]
     if not others:
-        raise ValueError(f"no attribute other than {attribute!r} to check")
+        raise ValueError(f"no attribute other than {sorted(edited_ones)} to check")
     same = [np.asarray(original[name]) == np.asarray(edited[name]) for name in others]
     return np.mean(np.stack(same), axis=0)

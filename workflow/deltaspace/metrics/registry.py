@@ -71,8 +71,7 @@ class MetricContext:
     """
 
     nets: MetricNets
-    attribute: str | None = None
-    value: str | None = None
+    asks: tuple = ()  # the prompt's ground truth: ((attribute, value), ...) it asks for (directions.text.Prompt)
     memo: dict = field(default_factory=dict, repr=False)
     targets: np.ndarray | None = None  # mini world: the ideal edits (metrics/edit_targets.py), like the images
 
@@ -100,7 +99,11 @@ class MetricContext:
 
     @property
     def has_ground_truth(self) -> bool:
-        return self.nets.world == "mini" and self.nets.attribute_net is not None and self.attribute is not None
+        return self.nets.world == "mini" and self.nets.attribute_net is not None and bool(self.asks)
+
+    @property
+    def asked(self) -> list[str]:
+        return [attribute for attribute, _ in self.asks]
 
 
 @dataclass(frozen=True)
@@ -133,16 +136,20 @@ def _ids(originals, edited, context) -> Statistic:
 
 
 def _edit_accuracy(originals, edited, context) -> Statistic | None:
-    if not context.has_ground_truth or context.value is None:
+    """The share of edits showing every value the prompt asks for."""
+    if not context.has_ground_truth or any(value is None for _, value in context.asks):
         return None
-    return per_image_mean(edit_hits(context.predictions(edited), context.attribute, context.value))
+    predictions = context.predictions(edited)
+    hits = np.prod([edit_hits(predictions, attribute, value) for attribute, value in context.asks], axis=0)
+    return per_image_mean(hits)
 
 
 def _preservation(originals, edited, context) -> Statistic | None:
+    """The share of the attributes the prompt does not ask about that the edit leaves as they were."""
     if not context.has_ground_truth:
         return None
     return per_image_mean(preserved_fractions(context.predictions(originals), context.predictions(edited),
-                                              context.attribute))
+                                              context.asked))
 
 
 def _ground_truth_backbone(context: MetricContext) -> str:
@@ -239,12 +246,13 @@ def metric_statistics(names: Iterable[str], originals: np.ndarray, edited: np.nd
     memo = {} if memo is None else memo
     for key in [key for key, (images, _) in memo.items() if images is not originals]:
         del memo[key]
-    context = MetricContext(nets, getattr(prompt, "attribute", None), getattr(prompt, "value", None), memo, targets)
+    context = MetricContext(nets, getattr(prompt, "asks", ()), memo, targets)
     if context.has_ground_truth and any(m.ground_truth for m in metrics):
-        try:  # a prompt naming an attribute or value the mini world does not have
-            value_index(context.attribute, context.value if context.value is not None else 0)
-        except ValueError as exc:
-            raise ConfigError(f"evaluation.prompts: {exc}") from exc
+        for attribute, value in context.asks:
+            try:  # a prompt naming an attribute or value the mini world does not have
+                value_index(attribute, value if value is not None else 0)
+            except ValueError as exc:
+                raise ConfigError(f"evaluation.prompts: {exc}") from exc
     statistics = {m.name: m.compute(originals, edited, context) for m in metrics}
     return statistics, {m.name: m.backbone(context) for m in metrics}
 

@@ -24,9 +24,9 @@ CODE_COLUMNS = ("s", "s_rgb", "wplus")
 
 
 def prompts_from_config(prompts: list, source: str) -> list[Prompt]:
-    """Prompt objects from the config's evaluation.prompts entries ({target, attribute?, value?})."""
-    out = [Prompt(target=p["target"], source=source, attribute=p.get("attribute"), value=p.get("value"))
-           for p in prompts]
+    """Prompt objects from the config's prompt entries ({target, attribute?, value?} or {target, asks})."""
+    out = [Prompt(target=p["target"], source=source, asks=tuple((p.get("asks") or {}).items()),
+                  attribute=p.get("attribute"), value=p.get("value")) for p in prompts]
     names = [p.name for p in out]
     if len(set(names)) != len(names):
         raise DataError(f"evaluation.prompts: two prompts share a name ({names})")

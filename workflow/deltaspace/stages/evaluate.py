@@ -73,6 +73,42 @@ class PromptScorer:
                 "backbones": backbones, "bootstrap": resampled}
 
 
+def scored_subset(evaluation_set: Path, images: int, images_key: str, method: dict, metrics: list, nets: dict,
+                  world: str, bootstrap: int, seed: int) -> tuple[dict, dict, PromptScorer]:
+    """The first `images` rows of an evaluation set, as read_shard gives them and as tensors for editing with
+    `method`'s generator, and their scorer: what a target that edits in process (sweep, wordings) measures on."""
+    from ..models.loading import load_generator_spec
+    from .editing import evaluation_tensors
+
+    table = read_shard(evaluation_set)
+    if len(table["index"]) < images:
+        raise DataError(f"{evaluation_set}: {len(table['index'])} evaluation images, {images_key} asks for {images}")
+    table = {column: values[:images] for column, values in table.items()}
+    G, _ = load_generator_spec(method["generator"])
+    data = evaluation_tensors(table, G, str(evaluation_set))
+    return table, data, PromptScorer(table, metrics, nets, world, str(evaluation_set), bootstrap, seed)
+
+
+def prompt_fields(prompt) -> dict:
+    """What a result line records of its prompt (the mini world's ground truth: attribute, value, asks)."""
+    return {"prompt": prompt.name, "source": prompt.source, "target": prompt.target, "attribute": prompt.attribute,
+            "value": prompt.value, "asks": dict(prompt.asks)}
+
+
+def edit_and_score(editor, data: dict, scorer: PromptScorer, prompt, batch_size: int, label: str) -> tuple[dict, np.ndarray]:
+    """Edit the evaluation images (stages/editing.evaluation_tensors) for one prompt in this process and score
+    the edits: (the result line's fields for the prompt, the edited images). The strength sweep and the
+    wordings target measure their edits this way, without writing them."""
+    from .editing import edit_all, warn_if_no_channels
+
+    start = time.perf_counter()
+    edited = edit_all(editor, data, prompt, batch_size)
+    seconds = round(time.perf_counter() - start, 3)
+    info = editor.prompt_info(prompt)
+    warn_if_no_channels(label, prompt, info)
+    return {**prompt_fields(prompt), **scorer.score(prompt, edited), "edit_seconds": seconds, "prompt_info": info}, edited
+
+
 @stage("evaluate")
 @torch.no_grad()
 def evaluate(*, evaluation_set: Path, edits: Path, prompts: list, source: str, metrics: list, nets: dict,
@@ -96,9 +132,7 @@ def evaluate(*, evaluation_set: Path, edits: Path, prompts: list, source: str, m
     for prompt in prompts_from_config(prompts, source):
         scores = scorer.score(prompt, read_edits(Path(edits), prompt.name, table["index"]))
         lines.append({
-            "world": world, "dataset": dataset, "method": method, "prompt": prompt.name,
-            "source": prompt.source, "target": prompt.target, "attribute": prompt.attribute, "value": prompt.value,
-            **scores,
+            "world": world, "dataset": dataset, "method": method, **prompt_fields(prompt), **scores,
             "edit_seconds": edit_info.get("seconds_per_prompt", {}).get(prompt.name),
             "method_settings": edit_info.get("settings"),
             # what the method did with the prompt, e.g. how many S channels it kept (0: the edit changed nothing)

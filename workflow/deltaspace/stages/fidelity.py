@@ -26,7 +26,8 @@ from ..metrics.psnr import psnr_db
 from .. import rng
 from ..cli import stage
 from ..io.atomic import write_text_atomic
-from ..io.images import image_grid, load_batch, tensor_to_uint8, write_png
+from ..io.drawing import labelled_grid
+from ..io.images import load_batch, tensor_to_uint8, write_png
 from ..io.shards import iter_collection
 from ..models.loading import load_clip_spec, load_generator_spec
 
@@ -82,7 +83,7 @@ def fidelity_report(*, world: str, generator: dict, clip: dict, datasets: dict, 
     G, _ = load_generator_spec(generator)
     clip_model = load_clip_spec(clip)
     report: dict = {"world": world, "clip_backbone": clip_backbone(clip), "generator_size": G.size, "datasets": {}}
-    grid_rows = []
+    grid_rows: dict[str, np.ndarray] = {}  # the grid's rows, by label
     expressive, expressive_net = _expressiveness_setup(world, attribute_net, prompts)
 
     if world == "mini":
@@ -95,7 +96,8 @@ def fidelity_report(*, world: str, generator: dict, clip: dict, datasets: dict, 
         fake = G(z, noise_mode="const")
         report["generator"] = {"against": f"renderer (prior {first['prior']}, style {first['style']})",
                                **_summary(psnr_db(fake, target))}
-        grid_rows += [tensor_to_uint8(target[:GRID_COLUMNS]), tensor_to_uint8(fake[:GRID_COLUMNS])]
+        grid_rows["renderer (the ideal)"] = tensor_to_uint8(target[:GRID_COLUMNS])
+        grid_rows["generator G(z)"] = tensor_to_uint8(fake[:GRID_COLUMNS])
 
     for name, ds in datasets.items():
         entry: dict = {}
@@ -103,7 +105,8 @@ def fidelity_report(*, world: str, generator: dict, clip: dict, datasets: dict, 
         originals = load_batch(ds["images"], list(codes["file"]), G.size)
         recon = _synth(G, codes["s"], codes["s_rgb"])
         entry["inversion"] = _summary(psnr_db(recon, originals))
-        grid_rows += [tensor_to_uint8(originals[:GRID_COLUMNS]), tensor_to_uint8(recon[:GRID_COLUMNS])]
+        grid_rows[f"{name} held-out image"] = tensor_to_uint8(originals[:GRID_COLUMNS])
+        grid_rows[f"{name} inversion"] = tensor_to_uint8(recon[:GRID_COLUMNS])
         if world == "mini" and ds.get("attributes"):
             params = true_params(ds["attributes"], codes["file"])
             entry.update(_clip_probes(clip_model, ds, params, originals, pairs, seed))
@@ -115,9 +118,18 @@ def fidelity_report(*, world: str, generator: dict, clip: dict, datasets: dict, 
     report["s_expressiveness"] = _expressiveness_verdict(expressive)
     report["seconds"] = round(time.time() - start, 1)
     write_text_atomic(out, json.dumps(report, indent=2))
-    write_png(grid, image_grid(grid_rows))
+    write_png(grid, fidelity_grid(grid_rows, f"Fidelity ({world} world, seed {seed}): generator against the renderer "
+                                             "(same latents), inversions against held-out images"))
     log.info("fidelity report written to %s (%.1f s)", out, report["seconds"])
     return _headline(report)
+
+
+def fidelity_grid(rows: dict[str, np.ndarray], title: str) -> np.ndarray:
+    """The report's picture: a labelled row per entry of `rows` (uint8 (n, H, W, 3) each), as many columns as
+    the shortest row has images, labelled with the sample's number in its row."""
+    columns = min(len(images) for images in rows.values())
+    cells = np.stack([images[:columns] for images in rows.values()])
+    return labelled_grid(cells, [f"sample {k + 1}" for k in range(columns)], list(rows), title)
 
 
 def clip_backbone(spec: dict) -> str:

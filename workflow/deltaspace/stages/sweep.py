@@ -14,11 +14,9 @@ import torch
 from tqdm import tqdm
 
 from ..cli import stage
-from ..errors import DataError
 from ..io.atomic import write_text_atomic
 from ..io.drawing import INK, LINE, PALETTE, TICK, Axes, bitmap_font, draw_axes, marker, padded
 from ..io.images import write_png
-from ..io.shards import read_shard
 
 log = logging.getLogger(__name__)
 
@@ -76,20 +74,14 @@ def strength_sweep(*, evaluation_set: Path, method: dict, scales: list, images: 
     "average", "prompts", every metric's value, 95% interval and averaged resamples).
     """
     from ..methods import build_method
-    from ..models.loading import load_generator_spec
-    from .editing import edit_all, evaluation_tensors, prompts_from_config, warn_if_no_channels
-    from .evaluate import PromptScorer
+    from .editing import prompts_from_config
+    from .evaluate import edit_and_score, scored_subset
 
     start = time.time()
     setting = strength_setting(method)  # refuses a kind without one before any work
     specs = {scale: scaled_method(method, scale) for scale in sorted(scales)}
-    table = read_shard(evaluation_set)
-    if len(table["index"]) < images:
-        raise DataError(f"{evaluation_set}: {len(table['index'])} evaluation images, sweep.images asks for {images}")
-    table = {column: values[:images] for column, values in table.items()}
-    G, _ = load_generator_spec(method["generator"])
-    data = evaluation_tensors(table, G, str(evaluation_set))
-    scorer = PromptScorer(table, list(metrics), nets, world, str(evaluation_set), bootstrap, seed)
+    table, data, scorer = scored_subset(evaluation_set, images, "sweep.images", method, list(metrics), nets, world,
+                                        bootstrap, seed)
     prompt_list = prompts_from_config(prompts, source)
     lines = []
     with tqdm(total=len(specs) * len(prompt_list), desc=f"sweep {method.get('name', '')}") as progress:
@@ -99,14 +91,8 @@ def strength_sweep(*, evaluation_set: Path, method: dict, scales: list, images: 
                     "scale": scale, "strength_setting": setting, "strength": spec["settings"][setting]}
             rows = []
             for prompt in prompt_list:
-                t0 = time.perf_counter()
-                edited = edit_all(editor, data, prompt, batch_size)
-                seconds = round(time.perf_counter() - t0, 3)
-                info = editor.prompt_info(prompt)
-                warn_if_no_channels(f"{method.get('name')} x{scale:g}", prompt, info)
-                rows.append({**head, "row": "prompt", "prompt": prompt.name, "source": prompt.source,
-                             "target": prompt.target, "attribute": prompt.attribute, "value": prompt.value,
-                             **scorer.score(prompt, edited), "edit_seconds": seconds, "prompt_info": info})
+                fields, _ = edit_and_score(editor, data, scorer, prompt, batch_size, f"{method.get('name')} x{scale:g}")
+                rows.append({**head, "row": "prompt", **fields})
                 progress.update()
             lines += rows + [{**head, "row": "average", "prompt": None, "prompts": [r["prompt"] for r in rows],
                               "images": len(table["index"]), **_prompt_average(rows),

@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from .. import rng
 from ..errors import ConfigError, DataError
-from ..io.shards import read_manifest, read_shard
+from ..io.shards import collection_folder, read_manifest, read_shard
 from ..threads import torch_threads
 from ..models.delta_mapper import (CONDITIONS, DEFAULT_ARCH, SPACES, DeltaMapper, LevelSpec,
                                    condition_function, save_delta_mapper)
@@ -91,7 +91,7 @@ def parse_collections(collections: Sequence[dict], config_key: str = "collection
     for k, t in enumerate(collections):
         if not isinstance(t, dict) or not {"codes", "clip"} <= set(t):
             raise ConfigError(f"{config_key}[{k}]: expected {{'codes': folder, 'clip': folder, 'split': ...}}, got {t!r}")
-        out.append(CollectionSpec(Path(t["codes"]), Path(t["clip"]), t.get("split")))
+        out.append(CollectionSpec(collection_folder(t["codes"]), collection_folder(t["clip"]), t.get("split")))
     return out
 
 
