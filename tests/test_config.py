@@ -6,6 +6,8 @@ import yaml
 from deltaspace.config import load_config, validate_config
 from deltaspace.errors import ConfigError
 
+from conftest import REPO
+
 MINIMAL = {"world": "mini", "datasets": {"d": {"count": 10, "train_count": 5}}}
 
 
@@ -41,3 +43,36 @@ def test_bad_configs_name_the_key(change, message):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.yaml")
+
+
+def _with_prompts(**sections):
+    """The shipped config with `section__key=value` set."""
+    cfg = load_config(REPO / "config" / "config.yaml")
+    for key, value in sections.items():
+        section, _, name = key.partition("__")
+        cfg[section][name] = value
+    return cfg
+
+
+@pytest.mark.parametrize("sections, message", [
+    ({"evaluation__prompts": [{"target": "x", "attribute": "smile", "value": "yes", "asks": {"smile": "yes"}}]},
+     "evaluation.prompts.0"),
+    ({"evaluation__prompts": [{"target": "x", "asks": {"smile": "yes", "hat": "yes"}}]},
+     r"evaluation.prompts\[0\] \('x'\): attribute/value: .*hat"),
+    ({"wordings__prompts": [{"target": "x", "asks": {"smile": "maybe"}, "group": "g"}]},
+     r"wordings.prompts\[0\] \('x'\)"),
+    ({"wordings__prompts": [{"target": "x", "asks": {"smile": "yes"}}]}, "wordings.prompts.0: 'group'"),
+    ({"wordings__methods": ["nope"]}, "wordings.methods: no method named 'nope'"),
+    ({"wordings__images": 5000}, "wordings.images: 5000 exceeds"),
+])
+def test_prompts_asking_for_values_are_checked(sections, message):
+    """A prompt gives what it asks for one way (attribute and value, or asks), every value exists in the mini
+    world, and the wordings target names configured methods and fits the evaluation images."""
+    with pytest.raises(ConfigError, match=message):
+        validate_config(_with_prompts(**sections))
+
+
+def test_a_prompt_may_ask_for_two_values():
+    cfg = validate_config(_with_prompts(evaluation__prompts=[{"target": "x", "asks": {"smile": "yes", "bangs": "yes"}}]))
+    assert cfg["evaluation"]["prompts"][0]["asks"] == {"smile": "yes", "bangs": "yes"}
+    assert cfg["wordings"]["dataset"] == cfg["evaluation"]["table1_dataset"] and cfg["wordings"]["images"] == 200

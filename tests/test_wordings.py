@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TINY_CONFIG, run_snakemake
+from conftest import run_snakemake
 from deltaspace.tables.table1 import read_results
 from deltaspace.tables.wordings import accuracy_gap, build_wordings_table
 from test_dag import dry_run, planned_jobs
@@ -62,7 +62,7 @@ def test_two_value_prompts_are_compared_value_by_value(tmp_path):
 
 def test_the_wordings_target_is_separate_and_plans_one_job_per_method(tmp_path):
     jobs = planned_jobs(dry_run(tmp_path, "wordings"))
-    assert jobs["wordings_method"] == 3 and jobs["wordings_table"] == 1  # config.yaml's wordings.methods
+    assert jobs["wordings_method"] == 3 and jobs["wordings_table"] == 1  # the default wordings.methods
     assert "edit_images" not in jobs and "wordings_method" not in planned_jobs(dry_run(tmp_path))
 
 
@@ -70,16 +70,14 @@ def test_the_wordings_target_is_separate_and_plans_one_job_per_method(tmp_path):
 def test_the_tiny_wordings_target_measures_what_the_evaluate_stage_measures(tiny_run, tmp_path):
     """On a copy of the tiny run: the evaluation prompts' lines equal the evaluate stage's (same edits, images
     and metrics), the two-value prompt is scored for both values together and for each alone."""
-    import yaml
-
     workdir = tmp_path / "run"
     shutil.copytree(tiny_run, workdir, symlinks=True)
     proc = run_snakemake(workdir, "wordings")
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "rule evaluate:" not in proc.stdout + proc.stderr  # nothing of the ordinary run is redone
     out = workdir / "results" / "mini"
-    config = yaml.safe_load(TINY_CONFIG.read_text())
-    lines = read_results([out / "wordings" / "mini-ffhq" / f"{m}.jsonl" for m in config["wordings"]["methods"]])
+    methods = ["deltaedit", "straightforward", "styleclip-gd-rho3"]  # the default wordings.methods
+    lines = read_results([out / "wordings" / "mini-ffhq" / f"{m}.jsonl" for m in methods])
     evaluated = read_results([out / "metrics" / "mini-ffhq" / "deltaedit.jsonl"]).set_index("prompt")
     mine = lines[(lines["method"] == "deltaedit") & (lines["group"] == "canonical")].set_index("prompt")
     assert set(mine.index) == {"face-with-eyeglasses", "face-with-red-hair"}  # the values the wordings ask for
@@ -94,7 +92,7 @@ def test_the_tiny_wordings_target_measures_what_the_evaluate_stage_measures(tiny
         each = parts[parts["method"] == method]["metrics"].map(lambda m: m["edit_accuracy"])
         assert row["metrics"]["edit_accuracy"] <= each.min() + 1e-12
     table = pd.read_csv(out / "tables" / "wordings-mini-ffhq.csv")
-    assert set(zip(table["method"], table["group"])) == {(m, g) for m in config["wordings"]["methods"]
+    assert set(zip(table["method"], table["group"])) == {(m, g) for m in methods
                                                          for g in ("canonical", "paraphrase", "synonym", "compositional")}
     assert table["edit_accuracy"].between(0, 1).all() and table["no_edit_accuracy"].between(0, 1).all()
     assert table.loc[table["group"] != "canonical", "accuracy_gap"].notna().all()

@@ -157,9 +157,16 @@ def _check_images_of(config: dict, section: str) -> None:
                           f"({count})")
 
 
+#: wordings.methods when not given: DeltaEdit-G, the straightforward solution and StyleCLIP-GD at rho 3
+WORDINGS_METHODS = ("deltaedit", "straightforward", "styleclip-gd-rho3")
+
+
 def _check_wordings(config: dict) -> None:
     """The wordings target's methods (configured), prompts (mini world: ground truth) and images."""
     wordings, methods = config["wordings"], config["methods"]
+    if wordings["methods"] is None:
+        mini = config["world"] == "mini"
+        wordings["methods"] = [name for name in WORDINGS_METHODS if name in methods and mini]
     for name in wordings["methods"]:
         if name not in methods:
             raise ConfigError(f"wordings.methods: no method named {name!r} (known: {', '.join(methods) or 'none'})")
