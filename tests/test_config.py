@@ -19,6 +19,15 @@ def test_shipped_configs_validate(repo_root):
     assert validate_config(ffhq)["world"] == "real"
 
 
+def test_the_test_config_over_the_default_validates(repo_root):
+    # `snakemake --configfile config/test.yaml` in the repository merges it over config/config.yaml
+    # (the Snakefile's configfile), key by key: every section test.yaml shrinks must still validate.
+    from snakemake.utils import update_config
+    merged = yaml.safe_load((repo_root / "config" / "config.yaml").read_text())
+    update_config(merged, yaml.safe_load((repo_root / "config" / "test.yaml").read_text()))
+    assert validate_config(merged)["wordings"]["images"] == 8
+
+
 def test_defaults_are_filled():
     cfg = validate_config(copy.deepcopy(MINIMAL))
     assert cfg["shard_rows"] == 20000 and cfg["fakes"]["count"] == 200000

@@ -81,9 +81,9 @@ def test_the_tiny_wordings_target_measures_what_the_evaluate_stage_measures(tiny
     evaluated = read_results([out / "metrics" / "mini-ffhq" / "deltaedit.jsonl"]).set_index("prompt")
     mine = lines[(lines["method"] == "deltaedit") & (lines["group"] == "canonical")].set_index("prompt")
     assert set(mine.index) == {"face-with-eyeglasses", "face-with-red-hair"}  # the values the wordings ask for
-    for prompt, row in mine.iterrows():
+    for prompt, row in mine.iterrows():  # equal up to float32 sums in another batch order (target distance)
         for metric, value in row["metrics"].items():
-            assert value == pytest.approx(evaluated.loc[prompt, "metrics"][metric], abs=1e-9), (prompt, metric)
+            assert value == pytest.approx(evaluated.loc[prompt, "metrics"][metric], rel=1e-6), (prompt, metric)
     parts = lines[lines["group"] == "compositional-part"]
     assert sorted(parts["prompt"].unique()) == ["face-with-red-hair-and-eyeglasses--eyeglasses-yes",
                                                "face-with-red-hair-and-eyeglasses--hair_color-red"]
