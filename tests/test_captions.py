@@ -22,14 +22,16 @@ def corpus():
 def claims(text: str) -> dict[str, set[int]]:
     """What a caption says about each attribute: the set of value indices it asserts.
 
-    The caption grammar puts positives before "without ..." and the background last
-    ("on a ... background"), so negatives are the part after "without".
+    The caption grammar puts positives before "without ..." / "but no ..." and the background last
+    ("on a ... background"), so negatives are the part after "without" or "but no".
     """
-    background = re.search(r"on a (\w+) background", text)
-    body = re.sub(r"on a \w+ background", "", text)
-    positive, _, negative = body.partition("without")
+    backdrop = r"(?:on|against|in front of) a (\w+) background"
+    background = re.search(backdrop, text)
+    body = re.sub(backdrop, "", text)
+    positive, _, negative = re.sub(r"\bbut no\b", "without", body).partition("without")
     out: dict[str, set[int]] = {name: set() for name in A.ATTRIBUTES}
-    hair_words = {0: r"\bblack\b", 1: r"\bblonde?\b", 2: r"\bred\b|\bginger\b", 3: r"\bbrown\b", 4: r"\bgr[ae]y\b|\bsilver\b"}
+    hair_words = {0: r"\bblack\b|\braven\b", 1: r"\bblonde?\b|\byellow\b", 2: r"\bred\b|\bginger\b|\bcopper\b",
+                  3: r"\bbrown\b|\bchestnut\b|\bbrunette\b", 4: r"\bgr[ae]y\b|\bsilver\b"}
     for value, pattern in hair_words.items():
         if re.search(pattern, body):
             out["hair_color"].add(value)
@@ -44,13 +46,14 @@ def claims(text: str) -> dict[str, set[int]]:
             out[name].add(0)
     if re.search(r"\bsmil(e|ing)\b", positive) and "unsmiling" not in positive:
         out["smile"].add(1)
-    if re.search(r"neutral expression|closed mouth|unsmiling", body):
+    if re.search(r"neutral expression|closed mouth|unsmiling|serious expression|straight face", body):
         out["smile"].add(0)
-    if re.search(r"\b(big|large) eyes", body):
+    if re.search(r"\b(big|large|huge|big round) eyes", body):
         out["eye_size"].add(1)
-    if re.search(r"\b(normal|small) eyes", body):
+    if re.search(r"\b(normal|small|ordinary) eyes", body):
         out["eye_size"].add(0)
-    for value, pattern in {0: r"pale skin|fair skin", 1: r"medium skin", 2: r"tanned skin|tan skin"}.items():
+    for value, pattern in {0: r"pale skin|fair skin|light skin", 1: r"medium skin|olive skin",
+                           2: r"tanned skin|tan skin|bronzed skin|dark skin"}.items():
         if re.search(pattern, body):
             out["skin_tone"].add(value)
     if background:
@@ -153,3 +156,43 @@ def test_edit_prompts():
         assert claims(prompt)[name] == {value}, prompt
     assert C.EDIT_PROMPTS["face with gray hair"] == ("hair_color", 4)
     assert C.EDIT_PROMPTS["face with tanned skin"] == ("skin_tone", 2)
+
+
+# What the wordings target (config `wordings`) holds out of the caption language: the structures of its
+# paraphrase prompts and the words of its synonym prompts. A new held-out prompt must add its marker here.
+HELD_OUT = ("that has", "whose", "this face", "a picture of", "tanned face",
+            "spectacles", "grin", "auburn", "platinum", "porcelain", "wide")
+
+
+def _says(text: str, marker: str) -> bool:
+    return re.search(rf"\b{re.escape(marker)}\b", text) is not None
+
+
+def test_held_out_wordings_never_appear_in_captions(repo_root):
+    import yaml
+    prompts = yaml.safe_load((repo_root / "config" / "config.yaml").read_text())["wordings"]["prompts"]
+    held_out = [p["target"] for p in prompts if p["group"] in ("paraphrase", "synonym")]
+    assert len(held_out) >= 10
+    for target in held_out:  # every held-out prompt is held out by a marker the captions never use
+        assert any(_says(target, marker) for marker in HELD_OUT), target
+    # Every phrase the generator can choose from, and a large sample of whole captions.
+    tables = [w for per_value in C._SYNONYMS.values() for options in per_value for w in options]
+    tables += [*C._HAIRED, *C._SUBJECTS, *C._OPENERS, *C._JOINS, *C._BACKDROPS]
+    params = A.sample_params(3, "held-out", range(20000), "uniform")
+    sample = C.caption(params, 9, np.arange(20000))
+    for text in tables + sample:
+        assert not any(_says(text, marker) for marker in HELD_OUT), text
+    assert not set(held_out) & set(sample)
+
+
+def test_captions_say_each_edit_value_in_several_ways(corpus):
+    # The mini CLIP learns a language, not the ten edit prompts: each asked value comes in several
+    # wordings, the features are joined to the subject in several ways, and captions list several values.
+    params, captions = corpus
+    for prompt, (name, value) in C.EDIT_PROMPTS.items():
+        seen = {w for w in C._SYNONYMS[name][value] if any(w in t for t in captions)}
+        assert len(seen) >= 3, (prompt, seen)
+    for join in ("with", "having", "showing", "who has", "wearing"):
+        assert sum(_says(t, join) for t in captions) > 0.03 * N, join
+    assert any("-haired " in t for t in captions) and any(", " in t and " with " not in t for t in captions)
+    assert sum(sum(bool(v) for v in claims(t).values()) >= 2 for t in captions) > 0.3 * N  # multi-attribute

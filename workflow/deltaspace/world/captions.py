@@ -41,31 +41,43 @@ _PHRASES: dict[str, tuple[str, ...]] = {
     "background": ("a white background", "a blue background", "a green background", "a pink background"),
 }
 
-# Alternative wordings per value; the caption picks one at random.
+# Alternative wordings per value; the caption picks one at random. The wordings target
+# (config `wordings`) holds some words and structures out of this language on purpose
+# (tests/test_captions.py keeps them out): do not add them here.
 _SYNONYMS: dict[str, tuple[tuple[str, ...], ...]] = {
     "hair_color": (
-        ("black hair", "dark black hair"),
-        ("blond hair", "blonde hair", "golden blond hair"),
-        ("red hair", "ginger red hair"),
-        ("brown hair", "dark brown hair"),
-        ("gray hair", "grey hair", "silver gray hair"),
+        ("black hair", "dark black hair", "jet black hair", "raven hair"),
+        ("blond hair", "blonde hair", "golden blond hair", "yellow hair"),
+        ("red hair", "ginger red hair", "ginger hair", "copper hair"),
+        ("brown hair", "dark brown hair", "chestnut hair", "brunette hair"),
+        ("gray hair", "grey hair", "silver gray hair", "silver hair"),
     ),
-    "hair_length": (("short hair",), ("long hair", "hair down to the shoulders")),
-    "bangs": (("no bangs", "no fringe"), ("bangs", "a fringe of bangs")),
-    "smile": (("a neutral expression", "a closed mouth"), ("a smile", "smile", "a big smile", "an open smile")),
-    "eyeglasses": (("no eyeglasses", "no glasses"), ("eyeglasses", "glasses")),
-    "eye_size": (("normal eyes", "small eyes"), ("big eyes", "large eyes")),
-    "skin_tone": (("pale skin", "fair skin"), ("medium skin",), ("tanned skin", "tan skin")),
+    "hair_length": (("short hair", "cropped short hair"), ("long hair", "hair down to the shoulders")),
+    "bangs": (("no bangs", "no fringe"), ("bangs", "a fringe of bangs", "a fringe", "bangs across the forehead")),
+    "smile": (("a neutral expression", "a closed mouth", "a serious expression", "a straight face"),
+              ("a smile", "smile", "a big smile", "an open smile", "a happy smile", "a cheerful smile")),
+    "eyeglasses": (("no eyeglasses", "no glasses"), ("eyeglasses", "glasses", "a pair of glasses", "round glasses")),
+    "eye_size": (("normal eyes", "small eyes", "ordinary eyes"), ("big eyes", "large eyes", "huge eyes", "big round eyes")),
+    "skin_tone": (("pale skin", "fair skin", "light skin"), ("medium skin", "olive skin"),
+                  ("tanned skin", "tan skin", "bronzed skin", "dark skin")),
     "background": (("a white background",), ("a blue background",), ("a green background",), ("a pink background",)),
 }
 
-_SUBJECTS = ("a face", "face", "a person", "someone", "a cartoon face", "a woman or man", "a character")
-_OPENERS = ("", "", "", "a photo of ", "portrait of ", "an image of ", "a drawing of ")
+# Hair colour as an adjective of the subject ("a red-haired person"), one per value.
+_HAIRED = ("black-haired", "blond-haired", "red-haired", "brown-haired", "gray-haired")
+
+_SUBJECTS = ("a face", "face", "a person", "someone", "a cartoon face", "a woman or man", "a character",
+             "a cartoon character", "a man or woman", "a head")
+_OPENERS = ("", "", "", "a photo of ", "portrait of ", "an image of ", "a drawing of ", "a rendering of ",
+            "an illustration of ", "a headshot of ", "a close-up of ", "a sketch of ")
+_PERSONS = ("a person", "someone", "a woman or man", "a character", "a cartoon character", "a man or woman")
+# What joins the subject to its features: "with" mostly; "who has" only after a person.
+_JOINS = ("with", "with", "with", "having", "showing", "who has")
+_BACKDROPS = ("on", "on", "against", "in front of")
 
 #: At most this many attributes and words per caption.
 MAX_MENTIONS = 4
 MAX_WORDS = 20
-
 
 def value_phrase(attribute: str, value: str | int) -> str:
     """Canonical phrase for one attribute value ("red hair", "eyeglasses", "no eyeglasses", ...)."""
@@ -95,8 +107,8 @@ def _list(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-# Draws per caption: mention order/selection (8), synonym picks (8), subject, opener, form flags (3).
-_NUM_DRAWS = 2 * len(ATTRIBUTES) + 5
+# Draws per caption: mention order/selection (8), synonym picks (8), subject, opener, form flags (6).
+_NUM_DRAWS = 2 * len(ATTRIBUTES) + 8
 
 
 def _describe(values: dict[str, int], chosen: list[str], u: np.ndarray) -> str:
@@ -108,35 +120,36 @@ def _describe(values: dict[str, int], chosen: list[str], u: np.ndarray) -> str:
     opener = _pick(_OPENERS, u[2 * k + 1])
     if subject == "face":  # the bare form of the edit prompts ("face with smile")
         opener = ""
-    person = subject in ("a person", "someone", "a woman or man", "a character")
+    person = subject in _PERSONS
     flags = u[2 * k + 2 :]
+    join = _pick(_JOINS if person else _JOINS[:-1], flags[3])
 
-    withs: list[str] = []  # noun phrases after "with"
-    withouts: list[str] = []  # noun phrases after "without"
-    adjective = ""  # "smiling"
+    withs: list[str] = []  # noun phrases after the join ("with", "having", ...)
+    withouts: list[str] = []  # noun phrases after "without" / "but no"
+    adjectives: list[str] = []  # "smiling", "red-haired"
     wearing = ""  # "wearing glasses"
     background = ""
     mentioned = set(chosen)
     if "hair_color" in mentioned or "hair_length" in mentioned:
-        # One hair phrase: "long blond hair", "short hair", "red hair".
+        # One hair phrase: "long blond hair", "short hair", "red hair", or an adjective "red-haired".
         length = ("short", "long")[values["hair_length"]] if "hair_length" in mentioned else ""
-        if "hair_color" in mentioned:
+        if "hair_color" in mentioned and not length and flags[4] < 0.2:
+            adjectives.append(_HAIRED[values["hair_color"]])
+        elif "hair_color" in mentioned:
             color = _pick(_SYNONYMS["hair_color"][values["hair_color"]], syn["hair_color"])
             withs.append(f"{length} {color}".strip())
-        elif values["hair_length"] == 1 and syn["hair_length"] >= 0.5:
-            withs.append("hair down to the shoulders")
         else:
-            withs.append(f"{length} hair")
+            withs.append(_pick(_SYNONYMS["hair_length"][values["hair_length"]], syn["hair_length"]))
     for name in chosen:
         if name in ("hair_color", "hair_length"):
             continue
         value = values[name]
         if name == "background":
-            background = "on " + _pick(_SYNONYMS[name][value], syn[name])
+            background = f"{_pick(_BACKDROPS, flags[5])} " + _pick(_SYNONYMS[name][value], syn[name])
         elif name == "smile" and value == 1 and flags[0] < 0.4:
-            adjective = "smiling"
+            adjectives.insert(0, "smiling")
         elif name == "smile" and value == 0 and flags[0] < 0.3:
-            adjective = "unsmiling"
+            adjectives.insert(0, "unsmiling")
         elif name == "eyeglasses" and value == 1 and person and flags[1] < 0.5:
             wearing = "wearing " + _pick(("glasses", "eyeglasses"), syn[name])
         else:
@@ -147,26 +160,31 @@ def _describe(values: dict[str, int], chosen: list[str], u: np.ndarray) -> str:
                 withs.append(phrase)
 
     head = subject
-    if adjective:
-        article, _, noun = subject.partition(" ")
-        if article == "a" and noun and " " not in noun:
-            head = f"a {adjective} {noun}"
-        elif adjective == "smiling":
-            withs.append("a smile")
-        else:
-            withs.append("a neutral expression")
+    article, _, noun = subject.partition(" ")
+    if adjectives and article == "a" and noun and " " not in noun:
+        head = f"a {' '.join(adjectives)} {noun}"
+    else:  # no room for an adjective: say it with the join instead
+        for adjective in adjectives:
+            if adjective.endswith("-haired"):
+                withs.insert(0, _SYNONYMS["hair_color"][_HAIRED.index(adjective)][0])
+            else:
+                withs.append("a smile" if adjective == "smiling" else "a neutral expression")
     parts = [opener + head]
     if wearing:
         parts.append(wearing)
     if withs:
-        parts.append("with " + _list(withs))
+        parts.append(f"{join} " + _list(withs))
     if withouts:
-        parts.append(("and " if withs else "") + "without " + " or ".join(withouts))
+        if withs and join != "with":
+            parts.append("but no " + " or ".join(withouts))
+        else:
+            parts.append(("and " if withs else "") + "without " + " or ".join(withouts))
     if background:
         parts.append(background)
-    if flags[2] < 0.15 and withs and not (wearing or withouts or background) and head == subject:
-        # Occasionally a bare noun-phrase caption: "long blond hair and big eyes".
-        return _list(withs)
+    bare = withs and not (wearing or withouts or background) and head == subject
+    if bare and flags[2] < 0.15:
+        # Occasionally a bare noun-phrase caption: "long blond hair and big eyes", "red hair, big eyes".
+        return _list(withs) if flags[2] < 0.1 else ", ".join(withs)
     return " ".join(" ".join(parts).split())
 
 
