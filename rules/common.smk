@@ -9,6 +9,7 @@ from deltaspace.config import prompt_asks, validate_config
 from deltaspace.io.images import list_images
 from deltaspace.io.shards import shard_count, shard_name
 from deltaspace.methods.base import method_kind
+from deltaspace.directions.text import prompt_name
 
 validate_config(config)  # fills defaults; an unknown key or wrong type stops the run here
 
@@ -17,6 +18,8 @@ OUT = f"results/{WORLD}"
 MINI = WORLD == "mini"
 DATASETS = list(config["datasets"])
 FAKES = "fakes"
+#: every prompt a method may be asked to edit: the evaluation prompts, then the wordings
+PROMPT_ENTRIES = [*config["evaluation"]["prompts"], *config["wordings"]["prompts"]]
 if FAKES in DATASETS:
     raise ValueError(f"datasets.{FAKES}: this name is reserved for the generator samples")
 
@@ -29,6 +32,7 @@ wildcard_constraints:
     part=r"\d{5}",
     replicate=r"(\.seed[1-9]\d*)?",  # training replicate k > 0 of the seeds target ("": the ordinary run)
     kind="codes|clip",
+    prompt="|".join(prompt_name(e["target"]) for e in PROMPT_ENTRIES),
 
 
 # Priority of the jobs on the longest chain (generator -> encoder -> inversion -> mappers): started
@@ -266,7 +270,8 @@ def alignment_args(wildcards, input):
 
 def mini_training(model):
     """Training settings of a mini model as CLI flags (with the seed and, except for the generator, size)."""
-    settings = dict(config["mini"][model], seed=config["seed"])
+    settings = dict(config["mini"][model])
+    settings["seed"] = settings.pop("seed_offset", 0) + config["seed"]  # a second model of one kind: another seed
     if model == "clip":
         settings["size"] = config["mini"]["resolution"]
     return cli_flags(settings)
@@ -402,18 +407,78 @@ def method_artefacts(name, replicate=""):
 
 
 def method_spec(name, input):
-    """What a stage needs to build a method: its kind, settings, and its artefacts and models as the job's
-    (staged) inputs of the same names (method_inputs)."""
+    """What a stage needs to build a method: its kind, settings, and its artefacts, models and (kinds that learn
+    per prompt) trained files as the job's (staged) inputs of the same names (method_inputs)."""
     _, settings = method_declaration(name)
+    trained = {entry["target"]: input.get(trained_role(entry)) for entry in ALL_PROMPTS.values()}
     return {"name": name, "kind": config["methods"][name]["kind"], "settings": settings,
             "inputs": {role: input[role] for role in method_artefacts(name)},
-            "generator": model_spec("generator", input), "clip": model_spec("clip", input)}
+            "generator": model_spec("generator", input), "clip": model_spec("clip", input),
+            "trained": {target: path for target, path in trained.items() if path}}
+
+
+def method_model_inputs(wildcards):
+    """The artefacts a method's kind declares (of the job's replicate) and the models."""
+    return {**method_artefacts(wildcards.method, getattr(wildcards, "replicate", "")),
+            "generator": model_checkpoint("generator"), "clip": model_checkpoint("clip")}
 
 
 def method_inputs(wildcards):
-    """Files a method's jobs read: the artefacts its kind declares (of the job's replicate) and the models."""
-    return {**method_artefacts(wildcards.method, getattr(wildcards, "replicate", "")),
-            "generator": model_checkpoint("generator"), "clip": model_checkpoint("clip")}
+    """Files a method's jobs read: method_model_inputs and what it learned for each evaluation prompt."""
+    return {**method_model_inputs(wildcards),
+            **trained_inputs(wildcards.method, config["evaluation"]["prompts"], getattr(wildcards, "replicate", ""))}
+
+
+# ---- methods that learn per prompt (MethodKind.train; rules/prompt_training.smk) ---------------------
+
+#: PROMPT_ENTRIES by file-safe name
+ALL_PROMPTS = {prompt_name(e["target"]): e for e in PROMPT_ENTRIES}
+
+
+def trains_per_prompt(method):
+    return method_declaration(method)[0].trains_per_prompt
+
+
+def prompt_training_path(method, prompt, replicate=""):
+    return f"{OUT}/models/prompt_training/{method}{replicate}/{prompt}.pt"
+
+
+def trained_role(entry):
+    name = prompt_name(entry["target"]).replace("-", "_")
+    return f"trained_{name}"
+
+
+def trained_inputs(method, entries, replicate=""):
+    """{role: file} of what a kind that learns per prompt learned for each prompt entry (none for other kinds)."""
+    if not trains_per_prompt(method):
+        return {}
+    return {trained_role(e): prompt_training_path(method, prompt_name(e["target"]), replicate) for e in entries}
+
+
+def identity_loss_checkpoint():
+    """The identity net of the methods' identity losses: trained by the workflow (mini) or given (real)."""
+    path = config["losses"]["identity"]
+    if path:
+        return path
+    if MINI:
+        return f"{OUT}/models/identity_loss_net.pt"
+    raise ValueError("losses.identity: required in the real world by the methods that learn per prompt "
+                     f"({', '.join(m for m in config['methods'] if trains_per_prompt(m))}): a deltaspace identity_net "
+                     "checkpoint, not the network that measures IDS (metrics.identity)")
+
+
+def prompt_training_inputs(wildcards):
+    return {**method_model_inputs(wildcards), "identity_loss": identity_loss_checkpoint()}
+
+
+def prompt_training_args(wildcards, input):
+    spec = {k: v for k, v in method_spec(wildcards.method, input).items() if k != "trained"}
+    return cli_flags({
+        "method": {**spec, "identity_loss": input.identity_loss},
+        "prompt": ALL_PROMPTS[wildcards.prompt],
+        "source": config["editing"]["source"],
+        "seed": replicate_seed(wildcards.replicate),
+    })
 
 
 def retrained_artefacts():
@@ -421,7 +486,7 @@ def retrained_artefacts():
     retrained = {}
     for name in METHODS:
         kind, settings = method_declaration(name)
-        refs = list(kind.trained_artefacts(settings).values())
+        refs = list(kind.trained_artefacts(settings).values()) + (["prompt_training"] if kind.trains_per_prompt else [])
         if refs:
             retrained[name] = refs
     return retrained
@@ -571,6 +636,11 @@ def in_process_inputs(wildcards):
     artefacts (of the ordinary run), the models, the metric nets and the evaluation set."""
     return {**method_inputs(wildcards), **metric_net_inputs(wildcards),
             "evaluation_set": f"{OUT}/evaluation/{wildcards.dataset}.parquet"}
+
+
+def wordings_inputs(wildcards):
+    """in_process_inputs and, for a kind that learns per prompt, what it learned for each wording."""
+    return {**in_process_inputs(wildcards), **trained_inputs(wildcards.method, config["wordings"]["prompts"])}
 
 
 def sweep_args(wildcards, input):

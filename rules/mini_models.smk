@@ -95,3 +95,24 @@ rule train_identity_net:
     shell:
         "deltaspace train-identity-net --out {output.checkpoint:q} --onnx {output.onnx:q} {params.settings} "
         "--threads {threads} > {log:q} 2>&1"
+
+
+rule train_identity_loss_net:
+    # The identity net of the compared methods' identity losses (StyleMC, StyleCLIP): another seed and width
+    # than the one that measures IDS, so that no method is trained on the metric that judges it.
+    output:
+        checkpoint=f"{OUT}/models/identity_loss_net.pt",
+        onnx=f"{OUT}/models/identity_loss_net.onnx",
+    params:
+        settings=mini_training("identity_loss_net"),
+    log:
+        log_path("train_identity_loss_net"),
+    benchmark:
+        bench_path("train_identity_loss_net")
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "deltaspace train-identity-net --out {output.checkpoint:q} --onnx {output.onnx:q} {params.settings} "
+        "--threads {threads} > {log:q} 2>&1"

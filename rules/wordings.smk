@@ -4,7 +4,7 @@
 
 rule wordings_method:
     input:
-        unpack(in_process_inputs),
+        unpack(wordings_inputs),
     output:
         f"{OUT}/wordings/{{dataset}}/{{method}}.jsonl",
     params:

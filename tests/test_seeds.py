@@ -71,8 +71,10 @@ def _planned(plan: str, rule: str) -> dict[str, str]:
 def test_seeds_target_retrains_each_mapper_with_seed_plus_k(tmp_path):
     config = yaml.safe_load(TINY_CONFIG.read_text())
     mappers, methods = config["mappers"], config["methods"]
-    trained = [m for m, settings in methods.items() if settings.get("kind", "deltaedit") == "deltaedit"]
+    per_prompt = [m for m, settings in methods.items() if settings.get("kind") == "stylemc"]  # learn per prompt
+    trained = [m for m, settings in methods.items() if settings.get("kind", "deltaedit") == "deltaedit"] + per_prompt
     seeds = 3  # the default of evaluation.seeds
+    assert per_prompt
     ordinary = dry_run(tmp_path, "--config", "seed=5", configfile=TINY_CONFIG)
     plan = dry_run(tmp_path, "--config", "seed=5", "--", "results/table1-seeds.csv", configfile=TINY_CONFIG)
     jobs, before = planned_jobs(plan), planned_jobs(ordinary)
@@ -88,7 +90,16 @@ def test_seeds_target_retrains_each_mapper_with_seed_plus_k(tmp_path):
         assert f" --seed {5 + k} " in command, (out, command)
     for method in trained:
         edit = _planned(plan, "edit_images")[f"results/mini/edits/mini-ffhq/{method}.seed2"]
-        assert f"results/mini/models/mappers/{methods[method]['mapper']}.seed2.pt" in edit
+        if method in per_prompt:
+            assert f"results/mini/models/prompt_training/{method}.seed2/face-with-red-hair.pt" in edit
+        else:
+            assert f"results/mini/models/mappers/{methods[method]['mapper']}.seed2.pt" in edit
+    # a kind that learns per prompt trains once per prompt and seed, with seed + k
+    prompts = len(config["evaluation"]["prompts"])
+    assert jobs["train_prompt_edit"] == seeds * prompts * len(per_prompt) == before["train_prompt_edit"] * seeds
+    for out, command in _planned(plan, "train_prompt_edit").items():
+        k = int(re.search(r"\.seed(\d+)/", out)[1]) if ".seed" in out else 0
+        assert f" --seed {5 + k} " in command, (out, command)
     # the ordinary target: one mapper per mappers entry with the config's seed, no replicate anywhere
     assert before["train_delta_mapper"] == len(mappers) and ".seed" not in ordinary
     assert before["edit_images"] == before["evaluate"] == len(methods) * len(config["evaluation"]["images"])

@@ -214,6 +214,10 @@ def _check_methods(config: dict) -> None:
                 raise ConfigError(f"{key}.{role}: no mapper named {mapper!r} (known: {', '.join(config['mappers'])})")
         if kind.check:
             kind.check(name, settings, config)
+        if kind.trains_per_prompt and config["world"] != "mini" and not config["losses"]["identity"]:
+            raise ConfigError(f"losses.identity: required in the real world by {key} (kind {kind.name!r} learns per "
+                              "prompt with an identity loss): a deltaspace identity_net checkpoint, never the "
+                              "network that measures IDS (metrics.identity)")
 
 
 def read_yaml(path: str | Path) -> dict:

@@ -11,6 +11,12 @@ kinds are the modules of this package; a kind of your own is any importable modu
 dotted path in the config (`methods.<name>.kind: mylab.my_method`). Rules and stages never branch
 on a kind.
 
+A kind that learns something per prompt (StyleMC's direction, StyleCLIP's latent mapper) declares
+`train`: the workflow then runs one training job per method and prompt (rule train_prompt_edit, in
+parallel, each with its benchmark file) and hands the builder the files as spec["trained"]
+{prompt target: path}. The identity losses of such trainings use their own identity net
+(spec["identity_loss"]), never the one that measures IDS.
+
 Snakemake reads every configured kind's declaration at each start (twice per Slurm job), so a kind
 module imports torch and its models inside the builder, never at module level
 (tests/test_methods.py checks this).
@@ -94,7 +100,11 @@ class MethodKind:
     check: (method name, settings, whole config) -> None, raising ConfigError; cross-key checks.
     strength: the setting that scales the edit (a strength sweep multiplies it), or None.
     build: spec -> EditingMethod, spec = {"name", "kind", "settings", "inputs", "generator", "clip"}
-        (the last two are model specs for models.loading).
+        (the last two are model specs for models.loading), and "trained" for kinds with `train`.
+    train: (spec, prompt, seed) -> (state: {name: tensor}, summary: dict), for kinds that learn per
+        prompt; spec as for build, with "identity_loss" (the loss identity net's checkpoint path)
+        instead of "trained". The workflow saves the state (stages/prompt_training.py); the builder
+        reads it back with `load_prompt_training`.
     """
 
     name: str
@@ -105,6 +115,7 @@ class MethodKind:
     check: Callable[[str, dict, dict], None] | None = None
     strength: str | None = None
     description: str = ""
+    train: Callable[[dict, Prompt, int], tuple[dict, dict]] | None = None
 
     def artefacts(self, settings: dict) -> dict[str, str]:
         """{role: artefact} this method reads, without the roles that are off (None)."""
@@ -115,6 +126,10 @@ class MethodKind:
         """The artefacts among `artefacts(settings)` that a training run makes (TRAINED_ARTEFACTS)."""
         return {role: ref for role, ref in self.artefacts(settings).items()
                 if ref.partition(":")[0] in TRAINED_ARTEFACTS}
+
+    @property
+    def trains_per_prompt(self) -> bool:
+        return self.train is not None
 
     def strength_setting(self, method: str, key: str = "sweep.methods") -> str:
         """The setting a strength sweep multiplies; a kind without one is a ConfigError naming `key`."""
@@ -170,6 +185,42 @@ def method_kind(name: str, key: str = "methods.<name>.kind") -> MethodKind:
 
 def method_kinds() -> list[str]:
     return sorted(builtin_kinds())
+
+
+PROMPT_TRAINING = "prompt_training"  # checkpoint kind of what `train` learns for one prompt
+
+
+def save_prompt_training(path, spec: dict, prompt: Prompt, state: dict, summary: dict) -> None:
+    """Save what a kind's `train` learned for `prompt` (atomically), labelled with kind and prompt."""
+    from ..io.checkpoints import save_checkpoint
+
+    save_checkpoint(path, PROMPT_TRAINING, {"kind": spec["kind"], "method": spec["name"], "source": prompt.source,
+                                            "target": prompt.target, "settings": spec["settings"]},
+                    state, summary)
+
+
+def load_prompt_training(path, spec: dict, target: str) -> dict:
+    """The state a kind's `train` saved for the prompt `target`; a file of another kind or prompt is an error."""
+    from ..errors import CheckpointError
+    from ..io.checkpoints import load_checkpoint
+
+    key = f"methods.{spec['name']} (trained for {target!r})"
+    obj = load_checkpoint(path, PROMPT_TRAINING, key)
+    arch = obj["arch"]
+    if arch.get("kind") != spec["kind"] or arch.get("target") != target:
+        raise CheckpointError(f"{key}: {path} was trained by kind {arch.get('kind')!r} for prompt "
+                              f"{arch.get('target')!r}, not by {spec['kind']!r} for {target!r}")
+    return obj["state_dict"]
+
+
+def trained_file(spec: dict, target: str) -> str:
+    """The file `train` made for prompt `target`; a prompt the workflow did not train for is a clear error."""
+    trained = spec.get("trained") or {}
+    if target not in trained:
+        raise ConfigError(f"methods.{spec['name']}: kind {spec['kind']!r} learns per prompt and was not trained "
+                          f"for {target!r} (trained for: {sorted(trained) or 'nothing'}); the workflow trains "
+                          "it for the prompts of evaluation.prompts and wordings.prompts")
+    return trained[target]
 
 
 def build_method(spec: dict) -> EditingMethod:
