@@ -5,7 +5,7 @@ from argparse import Namespace
 import shlex
 from pathlib import Path
 
-from deltaspace.config import prompt_asks, validate_config
+from deltaspace.config import METHOD_KEYS, prompt_asks, validate_config
 from deltaspace.io.images import list_images
 from deltaspace.io.shards import shard_count, shard_name
 from deltaspace.methods.base import method_kind
@@ -386,35 +386,61 @@ def mapper_checkpoint(name, replicate=""):
     return f"{OUT}/models/mappers/{name}{replicate}.pt"
 
 
-def artefact_path(ref, replicate=""):
-    """Path of a workflow artefact a method kind reads (methods.base.ARTEFACTS), of a training replicate."""
+def artefact_inputs(role, ref, replicate=""):
+    """A workflow artefact a method kind reads (methods.base.ARTEFACTS), of a training replicate, as job inputs.
+    File artefacts are one input named `role`; the training codes are every training dataset's codes
+    collection (manifest and shards, collection_inputs)."""
     artefact, _, name = ref.partition(":")
+    if artefact == "training_codes":
+        return {key: path for d in TRAIN_DATASETS for key, path in collection_inputs("codes", d).items()}
     if artefact == "mapper":
-        return mapper_checkpoint(name, replicate)
-    return {"relevance": f"{OUT}/relevance/rs.npy", "style_stats": f"{OUT}/relevance/s_stats.npz"}[artefact]
+        return {role: mapper_checkpoint(name, replicate)}
+    if artefact == "identity_loss":
+        return {role: identity_loss_checkpoint()}
+    if artefact == "encoder":
+        return {role: model_checkpoint("encoder")}
+    return {role: {"relevance": f"{OUT}/relevance/rs.npy", "style_stats": f"{OUT}/relevance/s_stats.npz"}[artefact]}
+
+
+def artefact_value(input, role, ref):
+    """What the builder gets for an artefact: the staged file, the training codes' staged manifests, or the
+    encoder's model spec with its staged checkpoint."""
+    if ref == "training_codes":
+        return [collection_input(input, "codes", d) for d in TRAIN_DATASETS]
+    if ref == "encoder":
+        return {**model_spec("encoder"), "checkpoint": input[role]}
+    return input[role]
 
 
 def method_declaration(name):
-    """A method's kind (methods.base.MethodKind) and settings (its config entry without `kind`)."""
+    """A method's kind (methods.base.MethodKind) and settings (its config entry without the workflow's keys)."""
     method = config["methods"][name]
-    return method_kind(method["kind"]), {k: v for k, v in method.items() if k != "kind"}
+    return method_kind(method["kind"]), {k: v for k, v in method.items() if k not in METHOD_KEYS}
+
+
+def method_images(name):
+    """{"images": N} for a method evaluated on the first N evaluation images only (`methods.<name>.images`)."""
+    images = config["methods"][name].get("images")
+    return {"images": images} if images else {}
 
 
 def method_artefacts(name, replicate=""):
-    """{role: path} of the workflow artefacts a method's kind reads, of a training replicate."""
+    """The workflow artefacts a method's kind reads, of a training replicate, as job inputs."""
     kind, settings = method_declaration(name)
-    return {role: artefact_path(ref, replicate) for role, ref in kind.artefacts(settings).items()}
+    return {k: v for role, ref in kind.artefacts(settings).items() for k, v in artefact_inputs(role, ref, replicate).items()}
 
 
 def method_spec(name, input):
     """What a stage needs to build a method: its kind, settings, and its artefacts, models and (kinds that learn
     per prompt) trained files as the job's (staged) inputs of the same names (method_inputs)."""
-    _, settings = method_declaration(name)
-    trained = {entry["target"]: input.get(trained_role(entry)) for entry in ALL_PROMPTS.values()}
-    return {"name": name, "kind": config["methods"][name]["kind"], "settings": settings,
-            "inputs": {role: input[role] for role in method_artefacts(name)},
-            "generator": model_spec("generator", input), "clip": model_spec("clip", input),
-            "trained": {target: path for target, path in trained.items() if path}}
+    kind, settings = method_declaration(name)
+    spec = {"name": name, "kind": config["methods"][name]["kind"], "settings": settings,
+            "inputs": {role: artefact_value(input, role, ref) for role, ref in kind.artefacts(settings).items()},
+            "generator": model_spec("generator", input), "clip": model_spec("clip", input)}
+    if kind.trains_per_prompt:
+        trained = {entry["target"]: input.get(trained_role(entry)) for entry in ALL_PROMPTS.values()}
+        spec["trained"] = {target: path for target, path in trained.items() if path}
+    return spec
 
 
 def method_model_inputs(wildcards):
@@ -462,19 +488,13 @@ def identity_loss_checkpoint():
         return path
     if MINI:
         return f"{OUT}/models/identity_loss_net.pt"
-    raise ValueError("losses.identity: required in the real world by the methods that learn per prompt "
-                     f"({', '.join(m for m in config['methods'] if trains_per_prompt(m))}): a deltaspace identity_net "
-                     "checkpoint, not the network that measures IDS (metrics.identity)")
-
-
-def prompt_training_inputs(wildcards):
-    return {**method_model_inputs(wildcards), "identity_loss": identity_loss_checkpoint()}
+    raise ValueError("losses.identity: required in the real world by methods with an identity loss")
 
 
 def prompt_training_args(wildcards, input):
     spec = {k: v for k, v in method_spec(wildcards.method, input).items() if k != "trained"}
     return cli_flags({
-        "method": {**spec, "identity_loss": input.identity_loss},
+        "method": spec,
         "prompt": ALL_PROMPTS[wildcards.prompt],
         "source": config["editing"]["source"],
         "seed": replicate_seed(wildcards.replicate),
@@ -498,6 +518,7 @@ def edit_args(wildcards, input):
         "prompts": config["evaluation"]["prompts"],
         "source": config["editing"]["source"],
         "batch_size": config["editing"]["batch_size"],
+        **method_images(wildcards.method),
     })
 
 
@@ -563,6 +584,7 @@ def evaluate_args(wildcards, input):
         "method": wildcards.method,
         "bootstrap": config["evaluation"]["bootstrap"],
         "seed": config["seed"],
+        **method_images(wildcards.method),
     })
 
 

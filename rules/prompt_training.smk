@@ -4,7 +4,7 @@
 
 rule train_prompt_edit:
     input:
-        unpack(prompt_training_inputs),
+        unpack(method_model_inputs),
     output:
         prompt_training_path("{method}", "{prompt}", "{replicate}"),
     params:

@@ -9,6 +9,7 @@ import yaml
 
 from conftest import TINY_CONFIG
 from deltaspace.errors import DataError
+from deltaspace.methods import method_kind
 from test_dag import dry_run, planned_jobs
 
 OFFSETS = [-2.0, -1.0, 0.0, 1.0, 2.0]  # every prompt's bootstrap replicates, around its value
@@ -71,7 +72,8 @@ def _planned(plan: str, rule: str) -> dict[str, str]:
 def test_seeds_target_retrains_each_mapper_with_seed_plus_k(tmp_path):
     config = yaml.safe_load(TINY_CONFIG.read_text())
     mappers, methods = config["mappers"], config["methods"]
-    per_prompt = [m for m, settings in methods.items() if settings.get("kind") == "stylemc"]  # learn per prompt
+    per_prompt = [m for m, settings in methods.items()  # the kinds that learn per prompt (StyleMC, StyleCLIP-LM)
+                  if method_kind(settings.get("kind", "deltaedit")).trains_per_prompt]
     trained = [m for m, settings in methods.items() if settings.get("kind", "deltaedit") == "deltaedit"] + per_prompt
     seeds = 3  # the default of evaluation.seeds
     assert per_prompt

@@ -195,6 +195,11 @@ def _check_sweep(config: dict) -> None:
         _check_images_of(config, "sweep")
 
 
+#: keys of a method entry that the workflow reads itself (every other key is the kind's setting):
+#: `kind`, and `images`, the number of evaluation images (the first ones) a slow method is evaluated on
+METHOD_KEYS = ("kind", "images")
+
+
 def _check_methods(config: dict) -> None:
     """Each method entry against its kind's own settings schema, artefacts and checks (methods.base)."""
     from .methods.base import ARTEFACTS, method_kind
@@ -202,7 +207,10 @@ def _check_methods(config: dict) -> None:
     for name, method in config["methods"].items():
         key = f"methods.{name}"
         kind = method_kind(method["kind"], f"{key}.kind")
-        settings = {k: v for k, v in method.items() if k != "kind"}
+        images = method.get("images")
+        if images is not None and (isinstance(images, bool) or not isinstance(images, int) or images < 1):
+            raise ConfigError(f"{key}.images: {images!r} is not a positive number of evaluation images")
+        settings = {k: v for k, v in method.items() if k not in METHOD_KEYS}
         _validate(settings, kind.settings_schema(), key)
         method.update(settings)  # defaults filled in
         for role, ref in kind.artefacts(settings).items():
@@ -214,10 +222,11 @@ def _check_methods(config: dict) -> None:
                 raise ConfigError(f"{key}.{role}: no mapper named {mapper!r} (known: {', '.join(config['mappers'])})")
         if kind.check:
             kind.check(name, settings, config)
-        if kind.trains_per_prompt and config["world"] != "mini" and not config["losses"]["identity"]:
-            raise ConfigError(f"losses.identity: required in the real world by {key} (kind {kind.name!r} learns per "
-                              "prompt with an identity loss): a deltaspace identity_net checkpoint, never the "
-                              "network that measures IDS (metrics.identity)")
+        uses_identity_loss = "identity_loss" in kind.artefacts(settings).values()
+        if uses_identity_loss and config["world"] != "mini" and not config["losses"]["identity"]:
+            raise ConfigError(f"losses.identity: required in the real world by {key} (kind {kind.name!r} has an "
+                              "identity loss): a deltaspace identity_net checkpoint, never the network that "
+                              "measures IDS (metrics.identity)")
 
 
 def read_yaml(path: str | Path) -> dict:

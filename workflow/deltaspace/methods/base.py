@@ -14,8 +14,8 @@ on a kind.
 A kind that learns something per prompt (StyleMC's direction, StyleCLIP's latent mapper) declares
 `train`: the workflow then runs one training job per method and prompt (rule train_prompt_edit, in
 parallel, each with its benchmark file) and hands the builder the files as spec["trained"]
-{prompt target: path}. The identity losses of such trainings use their own identity net
-(spec["identity_loss"]), never the one that measures IDS.
+{prompt target: path}. Identity losses read the artefact "identity_loss", an identity net of their
+own, never the one that measures IDS.
 
 Snakemake reads every configured kind's declaration at each start (twice per Slurm job), so a kind
 module imports torch and its models inside the builder, never at module level
@@ -82,6 +82,10 @@ ARTEFACTS = {
     "relevance": "R_s, the relevance matrix (S_dim x CLIP_dim)",
     "style_stats": "mean and standard deviation of every S channel over the fakes",
     "mapper": "a trained Delta Mapper checkpoint (mapper:<name of a key of mappers>)",
+    "identity_loss": "the identity net of identity losses (losses.identity; mini: trained by the workflow), never the IDS net",
+    "encoder": "the inversion encoder (models.encoder), as a model spec for models.loading.load_encoder_spec",
+    "training_codes": "the inverted codes of the training split of every dataset with train_count > 0 (a list of "
+                      "collection manifests: read with io.shards)",
 }
 
 #: The artefacts a training run makes: the seeds target (results/table1-seeds.csv) retrains them with each
@@ -102,9 +106,8 @@ class MethodKind:
     build: spec -> EditingMethod, spec = {"name", "kind", "settings", "inputs", "generator", "clip"}
         (the last two are model specs for models.loading), and "trained" for kinds with `train`.
     train: (spec, prompt, seed) -> (state: {name: tensor}, summary: dict), for kinds that learn per
-        prompt; spec as for build, with "identity_loss" (the loss identity net's checkpoint path)
-        instead of "trained". The workflow saves the state (stages/prompt_training.py); the builder
-        reads it back with `load_prompt_training`.
+        prompt; spec as for build, without "trained". The workflow saves the state
+        (stages/prompt_training.py); the builder reads it back with `load_prompt_training`.
     """
 
     name: str

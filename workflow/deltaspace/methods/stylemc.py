@@ -10,23 +10,7 @@ edit is s + alpha * ds on the inverted S code of any image: no mapper, no image 
 from __future__ import annotations
 
 from .base import EditingMethod, EvalBatch, MethodKind, load_prompt_training, trained_file
-
-
-def clip_image_embedding(clip, images):
-    """Unit CLIP embeddings of [-1, 1] images, differentiable (models.clip.encode_images is not)."""
-    import torch.nn.functional as F
-
-    from ..models.clip import preprocess_images
-
-    return F.normalize(clip.model.encode_image(preprocess_images(clip.model, images, normalize=clip.normalize)).float(),
-                       dim=-1)
-
-
-def identity_embedding(net, images):
-    """Unit embeddings of the identity net, differentiable."""
-    import torch.nn.functional as F
-
-    return F.normalize(net(net.prepare(images)), dim=-1)
+from .losses import clip_loss, identity_embedding, identity_loss
 
 
 def _samples(G, seed: int, stream: str, idx):
@@ -46,9 +30,7 @@ def _losses(G, clip, identity_net, target, s, s_rgb, ds):
     with torch.no_grad():
         before = identity_embedding(identity_net, G.synthesis(s, s_rgb, noise_mode="const"))
     edited = G.synthesis(s + ds, s_rgb, noise_mode="const")
-    clip_loss = (1 - clip_image_embedding(clip, edited) @ target.T).mean()
-    id_loss = (1 - (identity_embedding(identity_net, edited) * before).sum(-1)).mean()
-    return clip_loss, id_loss
+    return clip_loss(clip, edited, target).mean(), identity_loss(identity_net, edited, before).mean()
 
 
 def train_direction(G, clip, identity_net, target_embedding, *, steps: int, batch_size: int, lr: float,
@@ -59,16 +41,16 @@ def train_direction(G, clip, identity_net, target_embedding, *, steps: int, batc
 
     ds = torch.zeros(G.s_dim, requires_grad=True)
     opt = torch.optim.Adam([ds], lr=lr)
-    target = target_embedding.float().reshape(1, -1)
+    target = target_embedding.float()
     losses = []
     for step in range(steps):
         s, s_rgb = _samples(G, seed, "stylemc/z", range(step * batch_size, (step + 1) * batch_size))
-        clip_loss, id_loss = _losses(G, clip, identity_net, target, s, s_rgb, ds)
-        loss = clip_loss + identity_weight * id_loss + l2_weight * ds.pow(2).sum()
+        c_loss, id_loss = _losses(G, clip, identity_net, target, s, s_rgb, ds)
+        loss = c_loss + identity_weight * id_loss + l2_weight * ds.pow(2).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append([loss.item(), clip_loss.item(), id_loss.item()])
+        losses.append([loss.item(), c_loss.item(), id_loss.item()])
     s, s_rgb = _samples(G, seed, "stylemc/heldout", range(heldout))
     with torch.no_grad():
         start = [x.item() for x in _losses(G, clip, identity_net, target, s, s_rgb, torch.zeros_like(ds))]
@@ -117,13 +99,13 @@ def train(spec: dict, prompt, seed: int) -> tuple[dict, dict]:
     G, _ = load_generator_spec(spec["generator"])
     G.requires_grad_(False)
     clip = load_clip_spec(spec["clip"])
-    identity_net = load_identity_net(spec["identity_loss"], "losses.identity")
+    identity_net = load_identity_net(spec["inputs"]["identity_loss"], "losses.identity")
     _, target = text_direction(clip, prompt.source, prompt.target)
     ds, report = train_direction(G, clip, identity_net, target, steps=settings["steps"],
                                  batch_size=settings["batch_size"], lr=settings["lr"],
                                  identity_weight=settings["identity_weight"], l2_weight=settings["l2_weight"], seed=seed)
     return {"direction": ds}, {**report, "direction_norm": float(ds.norm()),
-                               "identity_loss_net": str(spec["identity_loss"])}
+                               "identity_loss_net": str(spec["inputs"]["identity_loss"])}
 
 
 KIND = MethodKind(
@@ -139,6 +121,7 @@ KIND = MethodKind(
         "l2_weight": {"type": "number", "minimum": 0, "default": 0.0,
                       "description": "Weight of the squared L2 norm of the direction."},
     },
+    inputs=lambda settings: {"identity_loss": "identity_loss"},
     strength="alpha",
     build=build,
     train=train,

@@ -96,9 +96,9 @@ def evaluation_params(table: dict) -> tuple[dict, str] | None:
     return params_from_frame(frame), str(table["style"][0])
 
 
-def read_evaluation_set(path: Path, G) -> dict:
-    """The evaluation set as tensors: codes, embeddings, images in [-1, 1], and attribute columns."""
-    return evaluation_tensors(read_shard(path), G, str(path))
+def first_rows(table: dict, images: int | None) -> dict:
+    """The first `images` rows of a table read with read_shard (all of them for None)."""
+    return table if images is None else {column: values[:images] for column, values in table.items()}
 
 
 def _tensor(column: np.ndarray) -> torch.Tensor:
@@ -107,7 +107,8 @@ def _tensor(column: np.ndarray) -> torch.Tensor:
 
 
 def evaluation_tensors(table: dict, G, where: str) -> dict:
-    """read_evaluation_set's dict from an evaluation set already read (read_shard), or its first rows."""
+    """An evaluation set read with read_shard (or its first rows) as tensors: codes, embeddings, the images
+    decoded, the index and the attribute columns."""
     return {
         "s": _tensor(table["s"]),
         "s_rgb": _tensor(table["s_rgb"]),
@@ -130,15 +131,15 @@ def eval_batches(data: dict, batch_size: int):
 
 
 def edit_all(editor, data: dict, prompt: Prompt, batch_size: int) -> np.ndarray:
-    """Every image of `data` (read_evaluation_set) edited for one prompt, uint8 (N, H, W, 3)."""
+    """Every image of `data` (evaluation_tensors) edited for one prompt, uint8 (N, H, W, 3)."""
     return np.concatenate([tensor_to_uint8(editor.edit(batch, prompt)) for batch in eval_batches(data, batch_size)])
 
 
 @stage("edit-images")
 @torch.no_grad()
 def edit_images(*, evaluation_set: Path, method: dict, prompts: list, source: str, out: Path,
-                batch_size: int = 256, threads: int = 1) -> dict:
-    """Edit every evaluation image with one method for every prompt.
+                batch_size: int = 256, images: int | None = None, threads: int = 1) -> dict:
+    """Edit every evaluation image (the first `images` only, for a slow method) with one method for every prompt.
 
     Writes out/<prompt>.parquet (index, image PNG) and out/manifest.json with the seconds per
     prompt; the folder is built under a temporary name and renamed, so it is whole or absent.
@@ -149,7 +150,7 @@ def edit_images(*, evaluation_set: Path, method: dict, prompts: list, source: st
     start = time.time()
     out = Path(out)
     G, _ = load_generator_spec(method["generator"])
-    data = read_evaluation_set(evaluation_set, G)
+    data = evaluation_tensors(first_rows(read_shard(evaluation_set), images), G, str(evaluation_set))
     editor = build_method(method)
     seconds, shards, prompt_info = {}, [], {}
     with atomic_path(out) as tmp:  # the folder is whole (manifest last) or absent

@@ -78,12 +78,12 @@ def scored_subset(evaluation_set: Path, images: int, images_key: str, method: di
     """The first `images` rows of an evaluation set, as read_shard gives them and as tensors for editing with
     `method`'s generator, and their scorer: what a target that edits in process (sweep, wordings) measures on."""
     from ..models.loading import load_generator_spec
-    from .editing import evaluation_tensors
+    from .editing import evaluation_tensors, first_rows
 
     table = read_shard(evaluation_set)
     if len(table["index"]) < images:
         raise DataError(f"{evaluation_set}: {len(table['index'])} evaluation images, {images_key} asks for {images}")
-    table = {column: values[:images] for column, values in table.items()}
+    table = first_rows(table, images)
     G, _ = load_generator_spec(method["generator"])
     data = evaluation_tensors(table, G, str(evaluation_set))
     return table, data, PromptScorer(table, metrics, nets, world, str(evaluation_set), bootstrap, seed)
@@ -113,8 +113,9 @@ def edit_and_score(editor, data: dict, scorer: PromptScorer, prompt, batch_size:
 @torch.no_grad()
 def evaluate(*, evaluation_set: Path, edits: Path, prompts: list, source: str, metrics: list, nets: dict,
              world: str, dataset: str, method: str, out: Path, bootstrap: int = 0, seed: int = 0,
-             threads: int = 1) -> dict:
-    """One JSON line per prompt: the metrics of the edited images against the inputs.
+             images: int | None = None, threads: int = 1) -> dict:
+    """One JSON line per prompt: the metrics of the edited images against the inputs (the first `images`
+    evaluation images only, for a method the config evaluates on fewer).
 
     Each line records the world, dataset, method, prompt, ground-truth attribute (mini world),
     number of images, every metric's value and backbone, and the method's editing seconds; with
@@ -122,10 +123,10 @@ def evaluate(*, evaluation_set: Path, edits: Path, prompts: list, source: str, m
     same resamples for every method and prompt: metrics/bootstrap.py), under "bootstrap".
     In the mini world the target metrics compare each edit with its ideal render (metrics/edit_targets.py).
     """
-    from .editing import prompts_from_config, read_edits
+    from .editing import first_rows, prompts_from_config, read_edits
 
     start = time.time()
-    table = read_shard(evaluation_set)
+    table = first_rows(read_shard(evaluation_set), images)
     scorer = PromptScorer(table, metrics, nets, world, str(evaluation_set), bootstrap, seed)
     edit_info = read_manifest(edits)["info"]
     lines = []
