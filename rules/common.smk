@@ -315,7 +315,7 @@ def all_outputs():
     outs.append(f"{OUT}/reports/fidelity.json")
     outs += [f"{OUT}/reports/deltaspace.json", f"{OUT}/figures/deltaspace-tsne.png"] if MINI else []
     if config["methods"]:
-        outs += ["results/table1.csv", "results/claims.md", f"{OUT}/models/deltaedit.json"]
+        outs += ["results/table1.csv", "results/table5.csv", "results/claims.md", f"{OUT}/models/deltaedit.json"]
         outs += [f"{OUT}/tables/table1-{d}.csv" for d in EVAL_DATASETS]
     return outs
 
@@ -646,6 +646,64 @@ def table1_seeds_args(wildcards, input):
         "retrained": retrained_artefacts(),
         "seeds": [replicate_seed(replicate_suffix(k)) for k in range(SEEDS)],
     })
+
+
+# ---- Table 5 (time efficiency): what each method's artefacts cost, from the jobs' benchmark files -----------
+
+
+def collection_benchmarks(kind, collection):
+    """Benchmark files of the jobs that make a codes or CLIP collection."""
+    fakes = collection == FAKES
+    job = {"codes": "sample_shard" if fakes else "invert_shard", "clip": "clip_fakes_shard" if fakes else "clip_images_shard"}[kind]
+    folder = job if fakes else f"{job}/{collection}"
+    return [bench_path(f"{folder}/{part}") for part in collection_parts(collection)]
+
+
+def artefact_costs(ref):
+    """(pre-processing, training) benchmark files of the jobs that make an artefact (methods.base.ARTEFACTS).
+    The encoder and the loss identity net are models every method shares: not counted, as the generator."""
+    artefact, _, name = ref.partition(":")
+    if artefact in ("relevance", "style_stats"):
+        return collection_benchmarks("codes", FAKES) + [bench_path("relevance")], []
+    if artefact == "mapper":
+        data = [b for c in TRAIN_DATASETS + [FAKES] for kind in ("codes", "clip") for b in collection_benchmarks(kind, c)]
+        return data, [bench_path(f"train_delta_mapper/{name}")]
+    if artefact == "training_codes":
+        return [b for d in TRAIN_DATASETS for b in collection_benchmarks("codes", d)], []
+    return [], []
+
+
+def method_costs(name):
+    """A method's Table 5 entry: kind, space, image conditioning, and the benchmark files of its pre-processing
+    and training (one per prompt for kinds that learn per prompt)."""
+    kind, settings = method_declaration(name)
+    pre, train = [], []
+    for ref in kind.artefacts(settings).values():
+        p, t = artefact_costs(ref)
+        pre, train = pre + p, train + t
+    if kind.trains_per_prompt:
+        train += [bench_path(f"train_prompt_edit/{name}/{prompt_name(e['target'])}") for e in config["evaluation"]["prompts"]]
+    return {"method": name, "kind": kind.name, **kind.profile(settings, config),
+            "preprocessing": list(dict.fromkeys(pre)), "training": list(dict.fromkeys(train))}
+
+
+def timing_path(method):
+    return f"{OUT}/timings/{method}.json"
+
+
+def time_inference_args(wildcards, input):
+    return cli_flags({"method": method_spec(wildcards.method, input), "prompts": config["evaluation"]["prompts"],
+                      "source": config["editing"]["source"]})
+
+
+def table5_inputs(wildcards):
+    costs = [method_costs(m) for m in METHODS]
+    return {"timings": [timing_path(m) for m in METHODS],
+            "benchmarks": list(dict.fromkeys(b for c in costs for b in c["preprocessing"] + c["training"]))}
+
+
+def table5_args(wildcards, input):
+    return cli_flags({"methods": [method_costs(m) for m in METHODS], "timings": list(input.timings)})
 
 
 # ---- strength sweep (a separate target, not part of all_outputs: rules/sweep.smk) -------------------

@@ -42,6 +42,26 @@ rule edit_images:
         "--threads {threads} > {log:q} 2>&1"
 
 
+# Table 5's inference time: one method's edits timed on Table 1's dataset (after a warm-up, batch 1 and batched).
+rule time_inference:
+    input:
+        unpack(method_inputs),
+        evaluation_set=f"{OUT}/evaluation/{config['evaluation']['table1_dataset']}.parquet",
+    output:
+        timing_path("{method}"),
+    params:
+        args=time_inference_args,
+    log:
+        log_path("time_inference/{method}"),
+    threads: 1  # the table names the threads; one, as every edit job here
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "deltaspace time-inference --evaluation-set {input.evaluation_set:q} {params.args} --out {output:q} "
+        "--threads {threads} > {log:q} 2>&1"
+
+
 rule editor_bundle:
     localrule: True  # seconds of work: on a cluster it runs on the submitting machine, never queued
     input:

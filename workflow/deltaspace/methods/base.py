@@ -108,6 +108,9 @@ class MethodKind:
     train: (spec, prompt, seed) -> (state: {name: tensor}, summary: dict), for kinds that learn per
         prompt; spec as for build, without "trained". The workflow saves the state
         (stages/prompt_training.py); the builder reads it back with `load_prompt_training`.
+    space: the latent space the method edits ("S", "W+"), or (settings, whole config) -> it; for Table 5.
+    image_conditioned: whether the edit depends on the input image beyond adding one direction per prompt
+        (Table 5's "conditioned on input image").
     """
 
     name: str
@@ -119,6 +122,8 @@ class MethodKind:
     strength: str | None = None
     description: str = ""
     train: Callable[[dict, Prompt, int], tuple[dict, dict]] | None = None
+    space: str | Callable[[dict, dict], str] = "-"
+    image_conditioned: bool | None = None
 
     def artefacts(self, settings: dict) -> dict[str, str]:
         """{role: artefact} this method reads, without the roles that are off (None)."""
@@ -133,6 +138,12 @@ class MethodKind:
     @property
     def trains_per_prompt(self) -> bool:
         return self.train is not None
+
+    def profile(self, settings: dict, config: dict) -> dict:
+        """What Table 5 says of a method besides its times: latent space and image conditioning."""
+        space = self.space(settings, config) if callable(self.space) else self.space
+        conditioned = {True: "yes", False: "no", None: "-"}[self.image_conditioned]
+        return {"space": space, "image_conditioned": conditioned}
 
     def strength_setting(self, method: str, key: str = "sweep.methods") -> str:
         """The setting a strength sweep multiplies; a kind without one is a ConfigError naming `key`."""

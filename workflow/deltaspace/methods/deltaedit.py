@@ -118,5 +118,8 @@ KIND = MethodKind(
     inputs=lambda s: {"mapper": f"mapper:{s['mapper']}", "relevance": "relevance" if s["relevance"] else None},
     check=check,
     strength="strength",
+    # the mapper's space; its edit depends on the image's own CLIP embedding
+    space=lambda s, config: {"s": "S", "wplus": "W+"}[config["mappers"][s["mapper"]]["space"]],
+    image_conditioned=True,
     build=build,
 )

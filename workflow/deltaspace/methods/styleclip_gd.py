@@ -74,5 +74,7 @@ KIND = MethodKind(
     },
     inputs=lambda s: {"relevance": "relevance", "style_stats": "style_stats"},
     strength="alpha",
+    space="S",
+    image_conditioned=False,  # one direction per prompt for every image
     build=build,
 )

@@ -172,6 +172,8 @@ KIND = MethodKind(
     },
     inputs=lambda settings: {"identity_loss": "identity_loss", "codes": "training_codes"},
     strength="step",
+    space="W+",
+    image_conditioned=True,
     build=build,
     train=train,
 )

@@ -90,5 +90,7 @@ KIND = MethodKind(
                             "description": "Weight of the identity loss (losses.identity's net)."},
     },
     inputs=lambda settings: {"identity_loss": "identity_loss"},
+    space="W+",
+    image_conditioned=True,
     build=build,
 )

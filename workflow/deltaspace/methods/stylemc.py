@@ -123,6 +123,8 @@ KIND = MethodKind(
     },
     inputs=lambda settings: {"identity_loss": "identity_loss"},
     strength="alpha",
+    space="S",
+    image_conditioned=False,  # one direction per prompt for every image (the paper's Table 5 says "yes")
     build=build,
     train=train,
 )

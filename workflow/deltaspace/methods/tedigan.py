@@ -104,5 +104,7 @@ KIND = MethodKind(
                    "default": list(LEVELS), "description": "The W+ levels optimised (the release: all)."},
     },
     inputs=lambda settings: {"identity_loss": "identity_loss", "encoder": "encoder"},
+    space="W+",
+    image_conditioned=True,
     build=build,
 )

@@ -274,3 +274,58 @@ def edit(*, image: Path, target: str, out: Path, source: str = "face",
     summary = {"image": str(image), "target": target, "out": str(out), **info}
     log.info("edited %s", summary)
     return summary
+
+
+def processor_name() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what the platform module knows."""
+    import platform
+
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+@stage("time-inference")
+def time_inference(*, evaluation_set: Path, method: dict, prompts: list, source: str, out: Path, images: int = 8,
+                   batch_size: int = 64, repeats: int = 3, threads: int = 1) -> dict:
+    """Time one method's edits (Table 5's inference time): after a warm-up edit (models loaded, the prompt's
+    text direction computed), the first prompt's edit of `images` images one at a time (median seconds per
+    image) and of one batch of `batch_size` images (median of `repeats`, seconds per image)."""
+    import os
+    import platform
+
+    from ..methods import build_method
+    from ..models.loading import load_generator_spec
+
+    G, _ = load_generator_spec(method["generator"])
+    table = first_rows(read_shard(evaluation_set), max(images, batch_size))
+    data = evaluation_tensors(table, G, str(evaluation_set))
+    t0 = time.perf_counter()
+    editor = build_method(method)
+    load_seconds = time.perf_counter() - t0
+    [prompt] = prompts_from_config(prompts[:1], source)
+    singles = list(eval_batches(data, 1))[:images]
+    batch = next(eval_batches(data, batch_size))
+
+    def timed(b) -> float:
+        start = time.perf_counter()
+        editor.edit(b, prompt)
+        return time.perf_counter() - start
+
+    with torch.no_grad():
+        warm_up = timed(singles[0])
+        one = [timed(b) for b in singles]
+        batched = [timed(batch) / len(batch) for _ in range(repeats)]
+    result = {"method": method["name"], "kind": method["kind"], "prompt": prompt.target,
+              "load_seconds": round(load_seconds, 3), "warm_up_seconds": round(warm_up, 4),
+              "batch1_seconds": float(np.median(one)), "batch1_all": [round(x, 5) for x in one],
+              "batched_seconds_per_image": float(np.median(batched)), "batch": len(batch),
+              "threads": torch.get_num_threads(), "device": next(G.parameters()).device.type, "machine": platform.machine(),
+              "processor": processor_name(), "cpus": os.cpu_count(),
+              "torch": torch.__version__}
+    write_text_atomic(out, json.dumps(result, indent=1) + "\n")
+    log.info("timed %s", result)
+    return result

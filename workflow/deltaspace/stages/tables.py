@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -65,3 +66,18 @@ def claims(*, results: dict, methods: list, world: str, out: Path) -> dict:
               "evaluation images, not the training seeds (results/table1-seeds.csv, where built).\n\n")
     write_text_atomic(out, header + "\n".join(sections))
     return {"out": str(out), "verdicts": counts}
+
+
+@stage("table5")
+def table5(*, methods: list, timings: list, out: Path) -> dict:
+    """Table 5 (time efficiency): methods = [{"method", "kind", "space", "image_conditioned", "preprocessing":
+    [benchmark files], "training": [benchmark files]}]; timings = the time-inference results, one per method."""
+    from ..tables.table5 import build_table5
+
+    measured = {}
+    for path in timings:
+        result = json.loads(Path(path).read_text())
+        measured[result["method"]] = result
+    table = build_table5(list(methods), measured)
+    write_text_atomic(out, table.to_csv(index=False))
+    return {"rows": len(table), "out": str(out)}

@@ -65,3 +65,7 @@ TABLE5: dict[str, tuple[str, dict]] = {
     "deltaedit": ("DeltaEdit-G", {"preprocessing": "4h", "training": "2.7h", "inference": "73ms", "image_conditioned": "yes", "space": "S"}),
     "deltaedit-d": ("DeltaEdit-D", {"preprocessing": "-", "training": "12h+", "inference": "14.6s", "image_conditioned": "yes", "space": "S"}),
 }
+
+#: Table 1 rows that Table 5 reports under another row: StyleCLIP-GD's three strengths cost the same.
+TABLE5_ALIASES = {"styleclip-gd-rho2": "styleclip-gd", "styleclip-gd-rho3": "styleclip-gd",
+                  "styleclip-gd-rho4": "styleclip-gd"}
