@@ -191,3 +191,21 @@ def test_the_real_world_asks_for_the_loss_identity_net_by_its_key(repo_root, kin
         validate_config(config)
     config["losses"] = {"identity": "/data/identity_loss_net.pt"}
     assert validate_config(config)["methods"][kind]["steps"] > 0  # defaults filled in
+
+
+@pytest.mark.slow
+def test_the_steps_benchmark_runs_on_a_finished_run(tiny_run, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    out = tmp_path / "steps.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "prompt_training_steps.py"), "--results",
+                           str(tiny_run / "results" / "mini"), "--images", "4", "--prompts", "1", "--steps", "1", "3",
+                           "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(out.read_text())
+    assert [(r["kind"], r["steps"]) for r in rows] == [("stylemc", 1), ("stylemc", 3), ("styleclip-lm", 1),
+                                                      ("styleclip-lm", 3)]
+    assert all(0 <= r["edit_accuracy"] <= 1 and r["train_s_per_prompt"] > 0 for r in rows)
