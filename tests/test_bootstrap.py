@@ -183,3 +183,27 @@ def test_the_paper_claims_are_judged_against_each_measured_row(evaluated):
     assert claims[["b", "metric", "verdict"]].values.tolist() == [["straightforward", "psnr", "held"]]
     text = claims_markdown(claims, "faces")
     assert "| DeltaEdit-G better than" in text and "1 held, 0 not held, 0 within noise" in text
+
+
+def test_a_row_on_fewer_images_is_compared_unpaired_and_never_on_fid(evaluated, tmp_path):
+    from deltaspace.stages.evaluate import evaluate
+
+    paths, originals, methods = evaluated
+    root = paths[0].parent
+    worse = {p: x[:20] for p, x in methods["straightforward"].items()}  # a slow method: the first 20 images
+    _edits(tmp_path / "tedigan", {"face-with-smile": worse["face-with-smile"], "face-with-bangs": worse["face-with-smile"]})
+    evaluate(evaluation_set=root / "set.parquet", edits=tmp_path / "tedigan", source="face", metrics=["psnr"],
+             prompts=[{"target": "face with smile"}, {"target": "face with bangs"}], nets={"world": "real"},
+             world="real", dataset="faces", method="tedigan", out=tmp_path / "tedigan.jsonl", bootstrap=200, seed=7,
+             images=20)
+    results = read_results([*paths, tmp_path / "tedigan.jsonl"])
+    assert set(results.loc[results["method"] == "tedigan", "images"]) == {20}
+    for row in results.itertuples():  # FID stands in as a copy of PSNR: it is never compared across image counts
+        row.metrics["fid"], row.replicates["fid"] = row.metrics["psnr"], row.replicates["psnr"]
+    claims = table1_claims(results, "faces", ["deltaedit", "straightforward", "tedigan"]).set_index(["b", "metric"])
+    assert claims.loc[("tedigan", "psnr"), "verdict"] == "held" and not claims.loc[("tedigan", "psnr"), "paired"]
+    assert claims.loc[("tedigan", "psnr"), "claim"].endswith("(unpaired: other images)")
+    assert claims.loc[("tedigan", "fid"), "verdict"] == "not comparable"
+    assert claims.loc[("straightforward", "fid"), "verdict"] != "not comparable"
+    assert claims.loc[("straightforward", "psnr"), "paired"]
+    assert "not comparable" in claims_markdown(claims.reset_index(), "faces")

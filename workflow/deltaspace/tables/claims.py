@@ -7,6 +7,8 @@ on all metrics". Each claim here is one comparison: DeltaEdit-G against one othe
 paper's Table 1, on one metric, judged on the bootstrap interval of the paired difference of their
 prompt-averaged values (tables/spread.py). KID is judged beside FID (the same claim, a second measure
 of distribution distance). Rows outside the paper's table (the no-edit reference) are not claims.
+A row measured on fewer images (a slow method's `images`) is compared unpaired, and not on FID, whose
+value depends on the number of images ("not comparable").
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .published import TABLE1 as PAPER_ROWS
-from .spread import VERDICTS, paired_difference, verdict
+from .spread import NOT_COMPARABLE, SIZE_BIASED, VERDICTS, paired_difference, same_resamples, verdict
 
 CLAIMANT = "deltaedit"
 #: metric -> whether higher is better, for the metrics the claims are made on: the paper's three (KID beside
@@ -30,10 +32,17 @@ def table1_claims(results: pd.DataFrame, dataset: str, methods: list[str]) -> pd
     metrics = [m for m in CLAIM_METRICS if any(m in values for values in results["metrics"])]
     rows = []
     for rival in (m for m in PAPER_ROWS if m in methods and m != CLAIMANT and m in measured):
+        paired = same_resamples(results, dataset, CLAIMANT, rival)
         for metric in metrics:
-            diff = paired_difference(results, dataset, metric, CLAIMANT, rival)
-            rows.append({"claim": f"{PAPER_ROWS[CLAIMANT][0]} better than {PAPER_ROWS[rival][0]} on {metric}",
-                         **diff, "verdict": verdict(diff["ci_low"], diff["ci_high"], CLAIM_METRICS[metric])})
+            claim = f"{PAPER_ROWS[CLAIMANT][0]} better than {PAPER_ROWS[rival][0]} on {metric}"
+            if not paired and metric in SIZE_BIASED:
+                rows.append({"claim": claim, "metric": metric, "a": CLAIMANT, "b": rival, "difference": float("nan"),
+                             "ci_low": float("nan"), "ci_high": float("nan"), "paired": False,
+                             "verdict": NOT_COMPARABLE})
+                continue
+            diff = paired_difference(results, dataset, metric, CLAIMANT, rival, paired=False)
+            rows.append({"claim": claim if paired else f"{claim} (unpaired: other images)", **diff,
+                         "verdict": verdict(diff["ci_low"], diff["ci_high"], CLAIM_METRICS[metric])})
     return pd.DataFrame(rows)
 
 

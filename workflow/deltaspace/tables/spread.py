@@ -25,7 +25,11 @@ import pandas as pd
 from ..errors import DataError
 
 LEVEL = 0.95
-VERDICTS = ("held", "not held", "within noise")
+NOT_COMPARABLE = "not comparable"
+VERDICTS = ("held", "not held", "within noise", NOT_COMPARABLE)
+#: metrics whose value depends on the number of images (FID is biased upwards at small N): rows measured on
+#: different numbers of images are not compared on them
+SIZE_BIASED = ("fid",)
 
 
 def centred(replicates, point: float) -> np.ndarray:
@@ -62,17 +66,27 @@ def _resamples(rows: pd.DataFrame, method: str) -> tuple:
     return keys.pop()
 
 
-def paired_difference(results: pd.DataFrame, dataset: str, metric: str, a: str, b: str,
-                      level: float = LEVEL) -> dict:
-    """Method a's prompt-averaged metric minus method b's, with the interval of the difference from the
-    shared resamples; averaged over the prompts where both have the metric."""
+def same_resamples(results: pd.DataFrame, dataset: str, a: str, b: str) -> bool:
+    """Whether two methods were measured on the same images and bootstrap resamples of a dataset."""
     results = results[results["dataset"] == dataset]
     rows = {m: results[results["method"] == m] for m in (a, b)}
     for method, frame in rows.items():
         if frame.empty:
             raise DataError(f"method {method!r} has no results for dataset {dataset!r}")
-    if _resamples(rows[a], a) != _resamples(rows[b], b):
+    return _resamples(rows[a], a) == _resamples(rows[b], b)
+
+
+def paired_difference(results: pd.DataFrame, dataset: str, metric: str, a: str, b: str,
+                      level: float = LEVEL, paired: bool = True) -> dict:
+    """Method a's prompt-averaged metric minus method b's, with the interval of the difference from the
+    shared resamples; averaged over the prompts where both have the metric. paired=False compares rows
+    measured on different images (a method evaluated on the first N only): b's replicates are shuffled
+    against a's, an unpaired bootstrap of the difference, valid for per-image means (not for SIZE_BIASED)."""
+    same = same_resamples(results, dataset, a, b)
+    if paired and not same:
         raise DataError(f"{a!r} and {b!r} were not measured on the same images and resamples: not paired")
+    results = results[results["dataset"] == dataset]
+    rows = {m: results[results["method"] == m] for m in (a, b)}
     prompts = set.intersection(*({p for p, v in zip(f["prompt"], f["metrics"]) if v.get(metric) is not None}
                                  for f in rows.values()))
     if not prompts:
@@ -80,9 +94,11 @@ def paired_difference(results: pd.DataFrame, dataset: str, metric: str, a: str, 
     (point_a, reps_a), (point_b, reps_b) = (prompt_average(f[f["prompt"].isin(prompts)], metric) for f in rows.values())
     if reps_a is None or reps_b is None:
         raise DataError(f"{metric}: no bootstrap replicates (evaluation.bootstrap is 0)")
+    if not same:  # independent resamples: decouple replicate b of one row from replicate b of the other
+        reps_b = reps_b[np.random.default_rng(0).permutation(len(reps_b))]
     low, high = interval(reps_a - reps_b, level)
     return {"metric": metric, "a": a, "b": b, "difference": point_a - point_b, "ci_low": low, "ci_high": high,
-            "prompts": len(prompts), "bootstrap": len(reps_a)}
+            "prompts": len(prompts), "bootstrap": len(reps_a), "paired": same}
 
 
 def verdict(ci_low: float, ci_high: float, higher_is_better: bool) -> str:
