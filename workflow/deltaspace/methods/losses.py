@@ -33,6 +33,19 @@ def identity_loss(net, images, reference_embeddings):
     return 1 - (identity_embedding(net, images) * reference_embeddings).sum(-1)
 
 
+def loss_models(spec: dict, prompt):
+    """What a per-prompt training's losses need, from its method spec: (generator, frozen; CLIP; the loss identity
+    net; the prompt's unit target text embedding)."""
+    from ..directions.text import text_direction
+    from ..models.identity_net import load_identity_net
+    from ..models.loading import load_clip_spec, load_generator_spec
+
+    G, _ = load_generator_spec(spec["generator"])
+    clip = load_clip_spec(spec["clip"])
+    _, target = text_direction(clip, prompt.source, prompt.target)
+    return G.requires_grad_(False), clip, load_identity_net(spec["inputs"]["identity_loss"], "losses.identity"), target
+
+
 def ramped_lr(t: float, lr: float, rampdown: float = 0.25, rampup: float = 0.05) -> float:
     """The learning rate at progress t in [0, 1] of StyleCLIP's optimisation: a linear warm-up over the first
     `rampup`, a cosine decay to zero over the last `rampdown`."""

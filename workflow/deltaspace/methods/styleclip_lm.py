@@ -135,16 +135,10 @@ def train_mapper(G, clip, identity_net, target_embedding, codes, heldout, settin
 def train(spec: dict, prompt, seed: int) -> tuple[dict, dict]:
     import torch
 
-    from ..directions.text import text_direction
-    from ..models.identity_net import load_identity_net
-    from ..models.loading import load_clip_spec, load_generator_spec
+    from .losses import loss_models
 
     settings = spec["settings"]
-    G, _ = load_generator_spec(spec["generator"])
-    G.requires_grad_(False)
-    clip = load_clip_spec(spec["clip"])
-    identity_net = load_identity_net(spec["inputs"]["identity_loss"], "losses.identity")
-    _, target = text_direction(clip, prompt.source, prompt.target)
+    G, clip, identity_net, target = loss_models(spec, prompt)
     codes = torch.from_numpy(training_wplus(spec["inputs"]["codes"], settings["codes"] + settings["heldout"]))
     codes = codes.float().reshape(len(codes), G.n_latent, G.style_dim)
     mapper, report = train_mapper(G, clip, identity_net, target, codes[settings["heldout"]:],

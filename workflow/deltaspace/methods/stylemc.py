@@ -91,16 +91,10 @@ def build(spec: dict) -> StyleMC:
 
 
 def train(spec: dict, prompt, seed: int) -> tuple[dict, dict]:
-    from ..directions.text import text_direction
-    from ..models.identity_net import load_identity_net
-    from ..models.loading import load_clip_spec, load_generator_spec
+    from .losses import loss_models
 
     settings = spec["settings"]
-    G, _ = load_generator_spec(spec["generator"])
-    G.requires_grad_(False)
-    clip = load_clip_spec(spec["clip"])
-    identity_net = load_identity_net(spec["inputs"]["identity_loss"], "losses.identity")
-    _, target = text_direction(clip, prompt.source, prompt.target)
+    G, clip, identity_net, target = loss_models(spec, prompt)
     ds, report = train_direction(G, clip, identity_net, target, steps=settings["steps"],
                                  batch_size=settings["batch_size"], lr=settings["lr"],
                                  identity_weight=settings["identity_weight"], l2_weight=settings["l2_weight"], seed=seed)
