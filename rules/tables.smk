@@ -110,7 +110,8 @@ rule table5_world:
     input:
         unpack(table5_inputs),
     output:
-        f"{OUT}/tables/table5.csv",
+        table=f"{OUT}/tables/table5.csv",
+        claims=f"{OUT}/tables/table5-claims.md",
     params:
         args=table5_args,
     log:
@@ -120,7 +121,7 @@ rule table5_world:
         mem_mb=1000,
         runtime=5,
     shell:
-        "deltaspace table5 {params.args} --out {output:q} > {log:q} 2>&1"
+        "deltaspace table5 {params.args} --out {output.table:q} --claims {output.claims:q} > {log:q} 2>&1"
 
 
 rule table5:

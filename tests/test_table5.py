@@ -94,3 +94,20 @@ def test_the_tiny_workflow_builds_table5(tiny_run):
     assert table.loc["styleclip-op", "inference_batch1_s"] > table.loc["deltaedit", "inference_batch1_s"]
     timing = json.loads((tiny_run / "results/mini/timings/deltaedit.json").read_text())
     assert timing["threads"] == 1 and len(timing["batch1_all"]) == 8
+
+
+def test_the_table5_claims_compare_deltaedits_inference_with_each_row(tmp_path):
+    from deltaspace.tables.table5 import table5_claims
+
+    methods = [{"method": m, "kind": m, "space": "S", "image_conditioned": "yes", "preprocessing": [], "training": []}
+               for m in ("deltaedit", "styleclip-lm", "stylemc", "styleclip-op", "tedigan")]
+    times = {"deltaedit": 0.01, "styleclip-lm": 0.02, "stylemc": 0.05, "styleclip-op": 0.5, "tedigan": 0.05}
+    table = build_table5(methods, {m: timing(m, batch1=t) for m, t in times.items()})
+    text = table5_claims(table)
+    verdicts = {line.split(" | ")[0][2:]: line.split(" | ")[-1].rstrip(" |") for line in text.splitlines()
+                if line.startswith("| DeltaEdit-G")}
+    assert verdicts == {"DeltaEdit-G in the same range as StyleCLIP-LM": "held",
+                        "DeltaEdit-G in the same range as StyleMC": "not held",  # 5x slower: out of range
+                        "DeltaEdit-G far below StyleCLIP-OP": "held",
+                        "DeltaEdit-G far below TediGAN": "not held"}  # only 5x
+    assert "Some CPU (2 CPUs), 1 thread(s), cpu" in text

@@ -50,3 +50,31 @@ def build_table5(methods: list[dict], timings: dict[str, dict]) -> pd.DataFrame:
             "device": timing["device"],
         })
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+#: the paper's Table 5 claims (section 5.5): DeltaEdit-G's inference "in the same range" as these rows (within
+#: a factor of SAME_RANGE either way) and "far below" these (at least FAR_BELOW times faster), at batch 1
+SAME_RANGE, FAR_BELOW = 3.0, 10.0
+SAME_RANGE_ROWS = ("styleclip-lm", "styleclip-gd-rho2", "styleclip-gd-rho3", "styleclip-gd-rho4", "stylemc")
+FAR_BELOW_ROWS = ("styleclip-op", "tedigan")
+
+
+def table5_claims(table: pd.DataFrame, claimant: str = "deltaedit") -> str:
+    """The Table 5 claims judged on the measured inference times (per image at batch 1), as Markdown."""
+    rows = table.set_index("method")
+    if claimant not in rows.index:
+        return ""
+    own = rows.loc[claimant, "inference_batch1_s"]
+    lines = ["## Table 5 claims (inference time per image, batch 1)", "",
+             f"DeltaEdit-G: {own * 1000:.3g} ms. In the same range: within {SAME_RANGE:g}x either way; far below: at "
+             f"least {FAR_BELOW:g}x faster. Measured on {rows.loc[claimant, 'machine']}, {rows.loc[claimant, 'threads']} "
+             f"thread(s), {rows.loc[claimant, 'device']}.", "", "| claim | other (ms) | ratio other / DeltaEdit-G | verdict |",
+             "|---|---|---|---|"]
+    for other in (m for m in SAME_RANGE_ROWS + FAR_BELOW_ROWS if m in rows.index):
+        ratio = rows.loc[other, "inference_batch1_s"] / own
+        far = other in FAR_BELOW_ROWS
+        held = ratio >= FAR_BELOW if far else 1 / SAME_RANGE <= ratio <= SAME_RANGE
+        claim = f"DeltaEdit-G {'far below' if far else 'in the same range as'} {rows.loc[other, 'label']}"
+        lines.append(f"| {claim} | {rows.loc[other, 'inference_batch1_s'] * 1000:.3g} | {ratio:.3g} | "
+                     f"{'held' if held else 'not held'} |")
+    return "\n".join(lines) + "\n"
