@@ -225,8 +225,8 @@ def _check_methods(config: dict) -> None:
         uses_identity_loss = "identity_loss" in kind.artefacts(settings).values()
         if uses_identity_loss and config["world"] != "mini" and not config["losses"]["identity"]:
             raise ConfigError(f"losses.identity: required in the real world by {key} (kind {kind.name!r} has an "
-                              "identity loss): a deltaspace identity_net checkpoint, never the network that "
-                              "measures IDS (metrics.identity)")
+                              "identity loss): StyleCLIP's IR-SE50 (model_ir_se50.pth) or a deltaspace identity_net "
+                              "checkpoint, never the network that measures IDS (metrics.identity)")
 
 
 def read_yaml(path: str | Path) -> dict:

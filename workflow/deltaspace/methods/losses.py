@@ -37,13 +37,13 @@ def loss_models(spec: dict, prompt):
     """What a per-prompt training's losses need, from its method spec: (generator, frozen; CLIP; the loss identity
     net; the prompt's unit target text embedding)."""
     from ..directions.text import text_direction
-    from ..models.identity_net import load_identity_net
+    from ..models.loss_identity import load_loss_identity_net
     from ..models.loading import load_clip_spec, load_generator_spec
 
     G, _ = load_generator_spec(spec["generator"])
     clip = load_clip_spec(spec["clip"])
     _, target = text_direction(clip, prompt.source, prompt.target)
-    return G.requires_grad_(False), clip, load_identity_net(spec["inputs"]["identity_loss"], "losses.identity"), target
+    return G.requires_grad_(False), clip, load_loss_identity_net(spec["inputs"]["identity_loss"]), target
 
 
 def ramped_lr(t: float, lr: float, rampdown: float = 0.25, rampup: float = 0.05) -> float:

@@ -71,12 +71,12 @@ class StyleCLIPOptimisation(EditingMethod):
 
 
 def build(spec: dict) -> StyleCLIPOptimisation:
-    from ..models.identity_net import load_identity_net
+    from ..models.loss_identity import load_loss_identity_net
     from ..models.loading import load_clip_spec, load_generator_spec
 
     G, _ = load_generator_spec(spec["generator"])
     return StyleCLIPOptimisation(G, load_clip_spec(spec["clip"]),
-                                 load_identity_net(spec["inputs"]["identity_loss"], "losses.identity"), spec["settings"])
+                                 load_loss_identity_net(spec["inputs"]["identity_loss"]), spec["settings"])
 
 
 KIND = MethodKind(

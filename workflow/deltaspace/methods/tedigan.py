@@ -5,8 +5,9 @@ release's four losses: pixel reconstruction of the input (MSE, weight 1), percep
 (MSE of features, `perceptual_weight`), the encoder's domain regulariser ||E(G(w)) - w||^2
 (`encoder_weight`) and the CLIP loss (1 - cosine to the target text, `clip_weight`), with Adam at a
 fixed learning rate; the release's defaults are 200 steps at lr 0.01 and weights 5e-5, 2 and 2.
-The release's perceptual net is VGG16; here it is the trunk of the loss identity net (losses.identity),
-whose features are smaller, so the 5e-5 term weighs less than VGG's would. The release optimises the
+The release's perceptual net is VGG16; here it is the conv trunk of the loss identity net (losses.identity:
+the mini world's second identity net, or IR-SE50), whose features are smaller, so the 5e-5 term weighs
+less than VGG's would. The release optimises the
 whole W+ code; `levels` can restrict it to some of W+'s levels (coarse, medium, fine). All the work is
 at edit time: configs evaluate it on the first `images` evaluation images (methods.<name>.images).
 """
@@ -47,7 +48,7 @@ class TediGAN(EditingMethod):
         return self._targets[prompt.target]
 
     def features(self, images):
-        return self.net.convs(self.net.prepare(images))
+        return self.net.features(self.net.prepare(images))
 
     def edit(self, batch: EvalBatch, prompt):
         import torch
@@ -81,13 +82,13 @@ class TediGAN(EditingMethod):
 
 
 def build(spec: dict) -> TediGAN:
-    from ..models.identity_net import load_identity_net
+    from ..models.loss_identity import load_loss_identity_net
     from ..models.loading import load_clip_spec, load_encoder_spec, load_generator_spec
 
     G, _ = load_generator_spec(spec["generator"])
     E = load_encoder_spec(spec["inputs"]["encoder"], spec["generator"])
     return TediGAN(G, E, load_clip_spec(spec["clip"]),
-                   load_identity_net(spec["inputs"]["identity_loss"], "losses.identity"), spec["settings"])
+                   load_loss_identity_net(spec["inputs"]["identity_loss"]), spec["settings"])
 
 
 KIND = MethodKind(

@@ -72,6 +72,10 @@ class IdentityNet(nn.Module):
             nn.Linear(cout * side * side, embedding_dim), nn.BatchNorm1d(embedding_dim),
         )
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The conv trunk's maps (what the identity losses use as perceptual features)."""
+        return self.convs(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, input_size, input_size) in [-1, 1] -> raw embeddings (N, embedding_dim)."""
         return self.embed(self.convs(x))
