@@ -85,3 +85,29 @@ def test_the_fidelity_grid_labels_each_row_and_column():
     h = 8 * SCALE
     top = grid.shape[0] - 2 * (h + GAP)
     assert (grid[top:, : grid.shape[1] - 2 * (8 * SCALE + GAP)] < 128).any()  # ink of the row labels
+
+
+def test_a_method_evaluated_on_fewer_images_has_fewer_rows(tmp_path):
+    torch.manual_seed(0)
+    G = Generator(32, style_dim=8, n_mlp=1, channels={4: 8, 8: 8, 16: 4, 32: 4})
+    save_generator(tmp_path / "g.pt", G, torch.zeros(8))
+    n = 5
+    with torch.no_grad():
+        s, s_rgb = G.styles_from_z(torch.randn(n, 8))
+    rng = np.random.default_rng(0)
+    index = np.arange(n)
+    write_shard(tmp_path / "evaluation.parquet", {"index": index, "image": [encode_png(x) for x in
+                                                  rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)],
+                                                  "s": s.numpy(), "s_rgb": s_rgb.numpy()})
+    for method, count in (("all", n), ("slow", 2)):  # "slow": methods.<name>.images = 2
+        folder = tmp_path / "edits" / method
+        shards = [write_shard(folder / f"{name}.parquet", {"index": index[:count], "image": [
+            encode_png(x) for x in rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)]})
+            for name in ("face-with-eyeglasses", "face-with-tanned-skin-and-long-red-hair")]
+        write_manifest(folder, shards)
+    out = {m: tmp_path / f"{m}.png" for m in ("all", "slow")}
+    edit_figures(evaluation_set=tmp_path / "evaluation.parquet", edits={m: tmp_path / "edits" / m for m in out},
+                 out=out, prompts=PROMPTS, source="face", rows=4, world="mini", dataset="ds",
+                 generator={"format": "deltaspace", "checkpoint": str(tmp_path / "g.pt")})
+    heights = {m: Image.open(path).size[1] for m, path in out.items()}
+    assert heights["all"] - heights["slow"] == 2 * (32 * SCALE + GAP)  # 4 rows against 2

@@ -173,13 +173,17 @@ def edit_images(*, evaluation_set: Path, method: dict, prompts: list, source: st
     return summary
 
 
-def read_edits(folder: Path, prompt_name: str, index: np.ndarray) -> np.ndarray:
-    """Edited images (N, H, W, 3) uint8 of one prompt, checked against the evaluation set's rows."""
+def read_edits(folder: Path, prompt_name: str, index: np.ndarray, prefix: bool = False) -> np.ndarray:
+    """Edited images (N, H, W, 3) uint8 of one prompt, checked against the evaluation set's rows `index`.
+    prefix=True: the first rows only, as many as both have (an edits folder may cover more rows than
+    asked for, or fewer: a method evaluated on the first N images, methods.<name>.images)."""
     read_manifest(folder)  # an unfinished folder has no manifest
     table = read_shard(Path(folder) / f"{prompt_name}.parquet")
-    if not np.array_equal(table["index"], index):
+    rows, index = np.asarray(table["index"]), np.asarray(index)
+    n = min(len(rows), len(index)) if prefix else len(rows)
+    if not np.array_equal(rows[:n], index[:n] if prefix else index):
         raise DataError(f"{folder}/{prompt_name}.parquet does not match the evaluation set's rows")
-    return decode_pngs(table["image"], f"{folder}/{prompt_name}.parquet:image")
+    return decode_pngs(table["image"][:n], f"{folder}/{prompt_name}.parquet:image")
 
 
 def warn_if_no_channels(method: str | None, prompt: Prompt, info: dict) -> None:

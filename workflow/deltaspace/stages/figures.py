@@ -38,11 +38,13 @@ def edit_figures(*, evaluation_set: Path, edits: dict, out: dict, prompts: list,
     prompt_list = prompts_from_config(prompts, source)
     labels = ["input", "reconstruction", *(p.target for p in prompt_list)]
     for method, folder in edits.items():
-        edited = [read_edits(Path(folder), p.name, table["index"])[:rows] for p in prompt_list]
-        cells = np.stack([originals, reconstructions, *edited], axis=1)
+        # a method evaluated on fewer images than `rows` (methods.<name>.images) has fewer rows
+        edited = [read_edits(Path(folder), p.name, index, prefix=True)[:rows] for p in prompt_list]
+        n = min(len(e) for e in edited)
+        cells = np.stack([originals[:n], reconstructions[:n], *(e[:n] for e in edited)], axis=1)
         title = f"{method} on {dataset} ({world} world)"
         Path(out[method]).parent.mkdir(parents=True, exist_ok=True)
-        write_png(out[method], labelled_grid(cells, labels, [str(i) for i in index], title))
+        write_png(out[method], labelled_grid(cells, labels, [str(i) for i in index[:n]], title))
     summary = {"figures": len(edits), "images": len(originals), "prompts": len(prompt_list)}
     log.info("edit figures %s", summary)
     return summary
