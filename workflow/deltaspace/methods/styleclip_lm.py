@@ -4,8 +4,8 @@ The mapper has one MLP per level of W+ (coarse, medium, fine; PixelNorm, then 4 
 layers with lr multiplier 0.01 and leaky ReLU, as the official mapper), shared by the level's
 entries. The edit is w + step * M(w), with step 0.1 as in the official code. It trains on the inverted
 codes of the training split (the official mapper trains on e4e inversions) with the CLIP loss
-(1 - cosine of G(w_hat) to the target text), `l2_weight` times the squared latent step
-||w_hat - w||^2 and `identity_weight` times the identity loss (1 - cosine of identity embeddings of
+(1 - cosine of G(w_hat) to the target text), `l2_weight` times the mean squared latent step
+(w_hat - w)^2 over all W+ entries, and `identity_weight` times the identity loss (1 - cosine of identity embeddings of
 G(w_hat) and G(w), with the loss identity net). The official defaults are 0.8 and 0.1.
 """
 
@@ -110,7 +110,7 @@ def train_mapper(G, clip, identity_net, target_embedding, codes, heldout, settin
         with torch.no_grad():
             before = identity_embedding(identity_net, G.synthesis(*G.styles_from_wplus(w), noise_mode="const"))
         edited = G.synthesis(*G.styles_from_wplus(w_hat), noise_mode="const")
-        l2 = (w_hat - w).pow(2).sum((1, 2)).mean()
+        l2 = (w_hat - w).pow(2).mean()  # the official MSELoss: a mean over every entry of W+
         return clip_loss(clip, edited, target).mean(), identity_loss(identity_net, edited, before).mean(), l2
 
     def evaluate():
