@@ -105,8 +105,9 @@ def evaluated_elsewhere(path: str) -> bool:
         return parts[1] != SLURM_EVAL_DATASET
     if parts[0] == "evaluation":
         return parts[1] != f"{SLURM_EVAL_DATASET}.parquet"
-    if parts[0] == "tables":
-        return parts[1] not in (f"table1-{SLURM_EVAL_DATASET}.csv", f"table1-{SLURM_EVAL_DATASET}-per-prompt.csv")
+    if parts[0] == "tables":  # Table 5 (time efficiency) is one table of every method, not per dataset
+        return not parts[1].startswith("table5") and parts[1] not in (
+            f"table1-{SLURM_EVAL_DATASET}.csv", f"table1-{SLURM_EVAL_DATASET}-per-prompt.csv")
     return False
 
 
