@@ -10,7 +10,7 @@ from deltaspace.directions.text import Prompt
 from deltaspace.io.shards import read_shard
 from deltaspace.methods import EvalBatch, build_method
 from deltaspace.methods.losses import clip_loss, ramped_lr
-from deltaspace.methods.styleclip_op import optimise_wplus
+from deltaspace.methods.optimisation import optimise_wplus
 from deltaspace.models.clip import create_mini, save_clip
 from deltaspace.models.e4e import E4EEncoder, mini_e4e_arch, save_encoder
 from deltaspace.models.identity_net import IdentityNet, save_identity_net

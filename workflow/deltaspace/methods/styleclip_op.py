@@ -10,50 +10,23 @@ configs evaluate it on the first `images` evaluation images (methods.<name>.imag
 
 from __future__ import annotations
 
-from .base import EditingMethod, EvalBatch, MethodKind
+from .base import EvalBatch, MethodKind
+from .optimisation import EditTimeOptimiser, optimise_wplus
 
 
-def optimise_wplus(w0, loss_fn, *, steps: int, lr: float, ramp: bool = True):
-    """Per-image W+ optimisation from w0 (B, n_latent, style_dim): loss_fn(w) -> per-image losses (B,);
-    Adam on their sum (each code moves by its own image's loss). Returns the final codes (no grad)."""
-    import torch
-
-    from .losses import ramped_lr
-
-    with torch.enable_grad():
-        w = w0.detach().clone().requires_grad_(True)
-        opt = torch.optim.Adam([w], lr=lr)
-        for step in range(steps):
-            if ramp:
-                for group in opt.param_groups:
-                    group["lr"] = ramped_lr(step / steps, lr)
-            loss = loss_fn(w).sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    return w.detach()
-
-
-class StyleCLIPOptimisation(EditingMethod):
+class StyleCLIPOptimisation(EditTimeOptimiser):
     kind = "styleclip-op"
 
     def __init__(self, G, clip, identity_net, settings: dict):
-        self.G, self.clip, self.identity_net, self.settings = G.eval(), clip, identity_net, settings
-        self._targets: dict[str, object] = {}
-
-    def _target(self, prompt):
-        from ..directions.text import text_direction
-
-        if prompt.target not in self._targets:
-            self._targets[prompt.target] = text_direction(self.clip, prompt.source, prompt.target)[1]
-        return self._targets[prompt.target]
+        super().__init__(G, clip, settings)
+        self.identity_net = identity_net
 
     def edit(self, batch: EvalBatch, prompt):
         import torch
 
         from .losses import clip_loss, identity_embedding, identity_loss
 
-        G, settings, target = self.G, self.settings, self._target(prompt)
+        G, settings, target = self.G, self.settings, self.target(prompt)
         w0 = batch.wplus.float()
         with torch.no_grad():
             reference = identity_embedding(self.identity_net, G.synthesis(*G.styles_from_wplus(w0), noise_mode="const"))
@@ -65,9 +38,6 @@ class StyleCLIPOptimisation(EditingMethod):
 
         w = optimise_wplus(w0, loss_fn, steps=settings["steps"], lr=settings["lr"])
         return G.synthesis(*G.styles_from_wplus(w), noise_mode="const")
-
-    def describe(self) -> dict:
-        return {"kind": self.kind, **self.settings}
 
 
 def build(spec: dict) -> StyleCLIPOptimisation:

@@ -14,17 +14,18 @@ at edit time: configs evaluate it on the first `images` evaluation images (metho
 
 from __future__ import annotations
 
-from .base import EditingMethod, EvalBatch, MethodKind
+from .base import EvalBatch, MethodKind
+from .optimisation import EditTimeOptimiser, optimise_wplus
 
 LEVELS = ("coarse", "medium", "fine")
 
 
-class TediGAN(EditingMethod):
+class TediGAN(EditTimeOptimiser):
     kind = "tedigan"
 
     def __init__(self, G, E, clip, perceptual_net, settings: dict):
-        self.G, self.E, self.clip, self.net, self.settings = G.eval(), E.eval(), clip, perceptual_net, settings
-        self._targets: dict[str, object] = {}
+        super().__init__(G, clip, settings)
+        self.E, self.net = E.eval(), perceptual_net
         self.mask = self._level_mask(settings["levels"])
 
     def _level_mask(self, levels):
@@ -40,13 +41,6 @@ class TediGAN(EditingMethod):
                     mask[0, start // self.G.style_dim] = 1
         return mask
 
-    def _target(self, prompt):
-        from ..directions.text import text_direction
-
-        if prompt.target not in self._targets:
-            self._targets[prompt.target] = text_direction(self.clip, prompt.source, prompt.target)[1]
-        return self._targets[prompt.target]
-
     def features(self, images):
         return self.net.features(self.net.prepare(images))
 
@@ -55,9 +49,8 @@ class TediGAN(EditingMethod):
 
         from ..models.e4e import preprocess
         from .losses import clip_loss
-        from .styleclip_op import optimise_wplus
 
-        G, settings, target = self.G, self.settings, self._target(prompt)
+        G, settings, target = self.G, self.settings, self.target(prompt)
         x = batch.images.float()
         w0 = batch.wplus.float()
         with torch.no_grad():
@@ -78,7 +71,7 @@ class TediGAN(EditingMethod):
         return synthesise(w)
 
     def describe(self) -> dict:
-        return {"kind": self.kind, **self.settings, "perceptual_net": "losses.identity (trunk)"}
+        return {**super().describe(), "perceptual_net": "losses.identity (trunk)"}
 
 
 def build(spec: dict) -> TediGAN:
